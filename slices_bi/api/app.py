@@ -1,0 +1,66 @@
+"""The FastAPI application: routes under the upstream prefix, JSON errors, the sweep."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from slices_bi import __version__
+from slices_bi.api.errors import install_error_handlers
+from slices_bi.api.routes import offerings, resources, tasks
+from slices_bi.catalog.resources import NetworkChecker
+from slices_bi.deployments.launcher import Launcher, get_launcher
+from slices_bi.settings import get_settings
+
+API_PREFIX = "/apis/bi.slices.eu/v1alpha2"
+
+DESCRIPTION = """
+The SLICES Blueprint Infrastructure API of this OpenStack site.
+
+Use **Authorize** with a SLICES token: a *user token* reads the catalog and your resources;
+an *experiment token* requests, extends and deletes the experiment's VMs. Every request
+and deletion answers with a task: follow it at `GET /tasks/{id}`.
+"""
+
+
+def create_app(
+    *, launcher: Launcher | None = None, networks: NetworkChecker | None = None, sweep: bool = False
+) -> FastAPI:
+    """The API. `launcher` starts flow runs (default: Prefect); `networks` checks network
+    names at request time (default: none); `sweep` runs the background sweep."""
+    settings = get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        sweeper = None
+        if sweep:
+            from slices_bi.deployments.sweep import Sweeper
+
+            sweeper = Sweeper(app.state.launcher, settings.sweep_interval_seconds)
+            sweeper.start()
+        yield
+        if sweeper is not None:
+            sweeper.stop()
+
+    app = FastAPI(
+        title="slices-bi",
+        version=__version__,
+        description=DESCRIPTION,
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url="/docs",
+        redoc_url="/redoc",
+        lifespan=lifespan,
+    )
+    app.state.launcher = launcher or get_launcher()
+    app.state.networks = networks
+    install_error_handlers(app)
+    for router in (offerings.images, offerings.flavors, resources.router, tasks.router):
+        app.include_router(router, prefix=API_PREFIX)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

@@ -1,0 +1,85 @@
+"""FastAPI dependencies, as `Annotated` aliases the routes take as parameters."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlmodel import Session
+
+from slices_bi.auth import (
+    ExperimentIdentity,
+    Identity,
+    TokenError,
+    TokenVerifier,
+    get_token_verifier,
+    is_admin,
+)
+from slices_bi.catalog.db import get_engine
+from slices_bi.catalog.errors import Forbidden
+from slices_bi.catalog.resources import NetworkChecker
+from slices_bi.deployments.launcher import Launcher
+from slices_bi.settings import Settings, get_settings
+
+bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="SLICES token",
+    description="A SLICES user token (`slices auth id-token <BI URL>`) or experiment token "
+    "(`slices experiment jwt <experiment>`); locally `slices-bi token user|experiment`.",
+)
+
+
+def _session() -> Iterator[Session]:
+    with Session(get_engine(), expire_on_commit=False) as session:
+        yield session
+
+
+def _identity(
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    verifier: Annotated[TokenVerifier, Depends(get_token_verifier)],
+) -> Identity:
+    if credentials is None or not credentials.credentials:
+        raise TokenError("token_missing", "send a SLICES token as 'Authorization: Bearer <jwt>'")
+    return verifier.verify(credentials.credentials)
+
+
+def _experiment(identity: Annotated[Identity, Depends(_identity)]) -> ExperimentIdentity:
+    if not isinstance(identity, ExperimentIdentity):
+        raise TokenError(
+            "experiment_token_required",
+            "this operation needs an experiment token (`slices experiment jwt <experiment>`); "
+            "a user token only allows reads",
+            status_code=403,
+        )
+    return identity
+
+
+def _admin(
+    identity: Annotated[Identity, Depends(_identity)],
+    settings: Annotated[Settings, Depends(get_settings)],
+) -> Identity:
+    if not is_admin(identity, settings):
+        raise Forbidden("only the site's administrators may change the catalog", code="admin_required")
+    return identity
+
+
+def _launcher(request: Request) -> Launcher:
+    launcher: Launcher = request.app.state.launcher
+    return launcher
+
+
+def _networks(request: Request) -> NetworkChecker | None:
+    checker: NetworkChecker | None = request.app.state.networks
+    return checker
+
+
+SessionDep = Annotated[Session, Depends(_session)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+VerifierDep = Annotated[TokenVerifier, Depends(get_token_verifier)]
+IdentityDep = Annotated[Identity, Depends(_identity)]
+ExperimentDep = Annotated[ExperimentIdentity, Depends(_experiment)]
+AdminDep = Annotated[Identity, Depends(_admin)]
+LauncherDep = Annotated[Launcher, Depends(_launcher)]
+NetworksDep = Annotated[NetworkChecker | None, Depends(_networks)]

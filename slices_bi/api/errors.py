@@ -1,0 +1,65 @@
+"""Every error leaves the API as JSON `{"error": code, "detail": text}` with a 4xx status."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from slices_bi.auth.errors import TokenError
+from slices_bi.catalog.errors import CatalogError
+
+logger = logging.getLogger(__name__)
+
+
+def error_response(status: int, code: str, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    """The JSON error body every failure uses."""
+    return JSONResponse({"error": code, "detail": detail}, status_code=status, headers=headers)
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if part.isdigit() else (f".{part}" if text else part)
+    return text or "body"
+
+
+async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = exc.errors()
+    if any(e.get("type") == "json_invalid" for e in errors):
+        first = next(e for e in errors if e.get("type") == "json_invalid")
+        return error_response(400, "invalid_json", f"the body is not valid JSON: {first.get('msg')}")
+    details = "; ".join(f"{_location(tuple(e['loc']))}: {e['msg']}" for e in errors[:10])
+    return error_response(422, "validation_error", details)
+
+
+async def _catalog(_: Request, exc: CatalogError) -> JSONResponse:
+    return error_response(exc.status_code, exc.code, exc.detail)
+
+
+async def _token(_: Request, exc: TokenError) -> JSONResponse:
+    return error_response(exc.status_code, exc.code, exc.detail, exc.headers)
+
+
+async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    codes = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized", 403: "forbidden"}
+    code = codes.get(exc.status_code, "http_error")
+    return error_response(exc.status_code, code, str(exc.detail), getattr(exc, "headers", None))
+
+
+async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+    logger.exception("unexpected error", exc_info=exc)
+    return error_response(500, "internal_error", "an unexpected error occurred; it has been logged")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Route every exception type to its JSON rendering."""
+    app.add_exception_handler(RequestValidationError, _validation)  # type: ignore[arg-type]
+    app.add_exception_handler(CatalogError, _catalog)  # type: ignore[arg-type]
+    app.add_exception_handler(TokenError, _token)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _http)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,138 @@
+"""Routes of an experiment's resources (VMs): request, list, show, extend, delete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, BackgroundTasks, Query
+
+from slices_bi.api.deps import (
+    ExperimentDep,
+    IdentityDep,
+    LauncherDep,
+    NetworksDep,
+    SessionDep,
+    VerifierDep,
+)
+from slices_bi.auth import ExperimentIdentity, Identity, TokenError, TokenVerifier
+from slices_bi.catalog import deletion, repository, resources
+from slices_bi.catalog.errors import Forbidden
+from slices_bi.catalog.models import Resource, ResourcePublic, ResourcesPublic, Task, TaskPublic
+from slices_bi.catalog.schemas import ResourceExtension, ResourcesRequest, TokenRef
+from slices_bi.catalog.submission import submit_task
+
+router = APIRouter(
+    prefix="/resources",
+    tags=["resources"],
+    responses={
+        401: {"description": "Missing or invalid token"},
+        403: {"description": "Wrong kind of token, or another experiment's resource"},
+        404: {"description": "No such resource"},
+    },
+)
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    409: {"description": "request_id reused with another body, or friendly name taken"},
+    422: {"description": "A rule is broken: unknown image/flavor/network, expiry, user data, SSH key"},
+}
+
+
+def _requester(experiment: ExperimentIdentity, user_id: str | None) -> resources.Requester:
+    return resources.Requester(
+        experiment_id=experiment.experiment_id,
+        project_id=experiment.project_id,
+        experiment_expires_at=experiment.expires_at,
+        user_id=user_id or experiment.user_id,
+    )
+
+
+def _body_user(tokens: list[TokenRef], verifier: TokenVerifier) -> str:
+    try:
+        return verifier.verify_user(tokens[0].jwt).user_id
+    except TokenError as exc:
+        raise TokenError(exc.code, f"tokens[0].jwt: {exc.detail}", exc.status_code) from None
+
+
+def _visible(resource: Resource, identity: Identity) -> Resource:
+    if isinstance(identity, ExperimentIdentity):
+        allowed = resource.experiment_id == identity.experiment_id
+    else:
+        allowed = resource.user_id == identity.user_id
+    if not allowed:
+        raise Forbidden(f"resource {resource.id} belongs to another experiment or user")
+    return resource
+
+
+def _submit_later(task: Task, background: BackgroundTasks, launcher: LauncherDep) -> None:
+    # After the response: a slow or absent Prefect never delays the answer.
+    if task.flow_run_id is None:
+        background.add_task(submit_task, task.id, launcher)
+
+
+@router.post("", response_model=TaskPublic, responses=_ERRORS, summary="Request VMs for the experiment")
+def request_resources(
+    body: ResourcesRequest,
+    experiment: ExperimentDep,
+    session: SessionDep,
+    verifier: VerifierDep,
+    networks: NetworksDep,
+    launcher: LauncherDep,
+    background: BackgroundTasks,
+) -> Task:
+    """Validate the whole request, store it, and start its provisioning; answers with the task.
+
+    The same `request_id` with the same body answers with the first task again.
+    """
+    requester = _requester(experiment, _body_user(body.tokens, verifier))
+    task = resources.request_resources(session, body=body, requester=requester, networks=networks)
+    _submit_later(task, background, launcher)
+    return task
+
+
+@router.get("", response_model=ResourcesPublic, summary="List resources")
+def list_resources(
+    session: SessionDep,
+    identity: IdentityDep,
+    include_deleted: bool = Query(False, description="Also list deleted resources"),
+) -> ResourcesPublic:
+    """An experiment token lists its experiment's resources; a user token, the user's own."""
+    if isinstance(identity, ExperimentIdentity):
+        rows = repository.list_resources(
+            session, experiment_id=identity.experiment_id, include_deleted=include_deleted
+        )
+    else:
+        rows = repository.list_resources(session, user_id=identity.user_id, include_deleted=include_deleted)
+    return ResourcesPublic(data=[ResourcePublic.model_validate(r) for r in rows], count=len(rows))
+
+
+@router.get("/{resource_id}", response_model=ResourcePublic, summary="Show one resource")
+def get_resource(resource_id: str, session: SessionDep, identity: IdentityDep) -> Resource:
+    return _visible(resources.get_resource_of(session, resource_id=resource_id, experiment_id=None), identity)
+
+
+@router.patch("/{resource_id}", response_model=ResourcePublic, responses=_ERRORS, summary="Extend a resource")
+def extend_resource(
+    resource_id: str, body: ResourceExtension, session: SessionDep, experiment: ExperimentDep
+) -> Resource:
+    """Move `expires_at` later; never earlier, never past the experiment or the site maximum."""
+    requester = _requester(experiment, None)
+    return resources.extend_resource(
+        session, resource_id=resource_id, requester=requester, expires_at=body.expires_at
+    )
+
+
+@router.delete("/{resource_id}", response_model=TaskPublic, summary="Delete a resource")
+def delete_resource(
+    resource_id: str,
+    session: SessionDep,
+    experiment: ExperimentDep,
+    launcher: LauncherDep,
+    background: BackgroundTasks,
+) -> Task:
+    """Start the deletion; answers with the delete task (the same one while it runs)."""
+    resources.get_resource_of(session, resource_id=resource_id, experiment_id=experiment.experiment_id)
+    task = deletion.request_deletion(
+        session, resource_id=resource_id, user_id=experiment.user_id, launcher=None
+    )
+    _submit_later(task, background, launcher)
+    return task

@@ -1,0 +1,1 @@
+"""The catalog: SQL tables, the repository (all SQL) and the services (state changes)."""

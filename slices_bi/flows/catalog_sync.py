@@ -1,0 +1,136 @@
+"""catalog-sync: the cloud's images and flavors into the catalog, on a schedule or once.
+
+`run_catalog_sync()` is the plain function (`slices-bi catalog sync` calls it, no Prefect
+needed); `catalog_sync` is the flow the worker serves with a schedule. Both list the cloud
+first and then apply the listing in one short database transaction (catalog/sync.py holds
+the rules), so a cloud error never leaves the catalog half-synced.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.objects import TaskRun
+from prefect.states import State
+from prefect.tasks import Task
+
+from slices_bi.catalog.db import session_scope
+from slices_bi.catalog.sync import SyncReport, lock_catalog_sync, sync_flavors, sync_images
+from slices_bi.catalog.types import utcnow
+from slices_bi.deployments.names import CATALOG_SYNC_FLOW
+from slices_bi.openstack.connection import connect
+from slices_bi.openstack.errors import is_transient
+from slices_bi.openstack.images import CloudFlavor, CloudImage, list_flavors, list_images
+from slices_bi.settings import Settings, get_settings
+
+REPORT_ARTIFACT_KEY = "catalog-sync-report"
+
+
+@dataclass(frozen=True)
+class CloudCatalog:
+    """What the cloud offers right now, after the sync filters."""
+
+    images: list[CloudImage]
+    flavors: list[CloudFlavor]
+
+
+def fetch_cloud_catalog(settings: Settings | None = None) -> CloudCatalog:
+    """List the images (filtered by the `catalog_sync_image_*` settings) and public flavors.
+
+    Raises `CloudError`; nothing is written.
+    """
+    resolved = settings or get_settings()
+    conn = connect(resolved)
+    images = list_images(
+        conn,
+        visibilities=resolved.catalog_sync_image_visibility,
+        tag=resolved.catalog_sync_image_tag,
+        name_pattern=resolved.catalog_sync_image_name_pattern,
+    )
+    return CloudCatalog(images=images, flavors=list_flavors(conn))
+
+
+def apply_cloud_catalog(catalog: CloudCatalog, settings: Settings | None = None) -> SyncReport:
+    """Upsert `catalog` into the catalog database in one transaction; returns what changed."""
+    resolved = settings or get_settings()
+    report = SyncReport()
+    with session_scope(resolved) as session:
+        lock_catalog_sync(session)
+        now = utcnow()
+        report.images = sync_images(
+            session,
+            catalog.images,
+            site_id=resolved.site_id,
+            default_username=resolved.default_username,
+            now=now,
+        )
+        report.flavors = sync_flavors(session, catalog.flavors, site_id=resolved.site_id, now=now)
+    return report
+
+
+def run_catalog_sync(settings: Settings | None = None) -> SyncReport:
+    """One catalog sync without Prefect: list the cloud, upsert, return the report.
+
+    Raises `CloudError` when the cloud cannot be listed (the catalog is then untouched).
+    """
+    started_at, start = utcnow(), time.perf_counter()
+    report = apply_cloud_catalog(fetch_cloud_catalog(settings), settings)
+    report.started_at = started_at
+    report.duration_seconds = time.perf_counter() - start
+    return report
+
+
+def retry_if_transient(task: Task[..., object], task_run: TaskRun, state: State) -> bool:
+    """Prefect `retry_condition_fn`: retry only when the task failed on a transient cloud error."""
+    try:
+        state.result()
+    except Exception as exc:
+        return is_transient(exc)
+    return False
+
+
+@task(
+    name="list-cloud-catalog",
+    retries=3,
+    retry_delay_seconds=[2, 10, 30],
+    retry_jitter_factor=0.5,
+    retry_condition_fn=retry_if_transient,
+    cache_policy=NO_CACHE,
+)
+def list_cloud_catalog() -> CloudCatalog:
+    """List the cloud's images and flavors (retried on transient cloud errors)."""
+    return fetch_cloud_catalog()
+
+
+@task(name="update-catalog", cache_policy=NO_CACHE)
+def update_catalog(catalog: CloudCatalog) -> SyncReport:
+    """Apply the listing to the catalog database (one transaction)."""
+    return apply_cloud_catalog(catalog)
+
+
+@flow(name=CATALOG_SYNC_FLOW, log_prints=False)
+def catalog_sync() -> SyncReport:
+    """Copy the cloud's images and public flavors into the slices-bi catalog.
+
+    Idempotent: an unchanged cloud changes nothing. Images or flavors gone from the cloud
+    are hidden, never deleted; fields an admin set by hand are kept. The report is
+    published as the `catalog-sync-report` artifact.
+    """
+    logger = get_run_logger()
+    started_at, start = utcnow(), time.perf_counter()
+    catalog = list_cloud_catalog()
+    logger.info("cloud lists %d image(s), %d flavor(s)", len(catalog.images), len(catalog.flavors))
+    report = update_catalog(catalog)
+    report.started_at = started_at
+    report.duration_seconds = time.perf_counter() - start
+    create_markdown_artifact(
+        key=REPORT_ARTIFACT_KEY,
+        markdown=report.to_markdown(),
+        description="What the last catalog sync added, updated, hid and un-hid",
+    )
+    logger.info("catalog sync done: %s", report.summary())
+    return report

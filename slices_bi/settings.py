@@ -1,0 +1,85 @@
+"""Settings of every slices-bi process, read from `SLICES_BI_*` variables and `.env`."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """One flat settings model; every field is overridable with `SLICES_BI_<NAME>`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SLICES_BI_", env_file=".env", extra="ignore", env_nested_delimiter="__"
+    )
+
+    # Site identity
+    site_id: str = Field("tld-city-bp1", pattern=r"^[a-z0-9][a-z0-9.-]*[a-z0-9]$")
+    public_url: str = "http://127.0.0.1:8000"
+    data_dir: Path = Path("data")
+
+    # Catalog database; SQLite file under data_dir unless set.
+    database_url: str | None = None
+
+    # Tokens
+    jwks_url: str | None = None
+    jwks_file: Path | None = None
+    oidc_discovery_url: str | None = None
+    token_issuers: list[str] = ["https://account.ilabt.imec.be"]
+    token_algorithms: list[str] = ["ES256", "RS256"]
+    token_leeway_seconds: int = 30
+    experiment_claim: str = "sub"
+    experiment_project_claim: str = "project_id"
+    experiment_expiry_claim: str = "experiment_expires_at"
+    experiment_user_claim: str = "user_id"
+    admin_user_ids: list[str] = []
+    dev_issuer: bool = False
+
+    # Resource policy
+    max_duration_days: int = 89
+    default_network: str = "private"
+    default_username: str = "ubuntu"
+
+    # OpenStack: credentials stay in clouds.yaml; only the cloud's name lives here.
+    cloud: str | None = None
+    region: str | None = None
+    external_network: str = "public"
+    server_active_timeout_seconds: int = 600
+    server_delete_timeout_seconds: int = 300
+    openstack_concurrency: int = 8
+
+    # Prefect
+    prefect_api_url: str = "http://127.0.0.1:4200/api"
+    worker_limit: int = 8
+    sweep_interval_seconds: int = 15
+    catalog_sync_interval_seconds: int = 900
+    expiry_cleanup_interval_seconds: int = 60
+    expiry_cleanup_max_deletions: int = 20
+    leak_grace_seconds: int = 600
+    catalog_sync_image_name_pattern: str | None = None
+    catalog_sync_image_tag: str | None = None
+    catalog_sync_image_visibility: list[str] = ["public", "shared", "community"]
+
+    # devcloud (the embedded cloud of `slices-bi up` when no cloud is configured)
+    devcloud_port: int = 8780
+    devcloud_boot_delay_seconds: float = 3.0
+
+    # API process
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+
+    @property
+    def effective_database_url(self) -> str:
+        """The catalog URL: the configured one, or a SQLite file in the data dir."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'slices-bi.db').resolve()}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings; tests clear the cache after changing the environment."""
+    return Settings()

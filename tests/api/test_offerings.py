@@ -1,0 +1,97 @@
+"""Disk images and flavors: reads for any valid token, writes for admins only."""
+
+from __future__ import annotations
+
+import pytest
+from sqlmodel import Session, select
+
+from slices_bi.catalog.models import DiskImage, Flavor, Resource, ResourceStatus
+from tests.api.conftest import bearer
+
+IMAGE = {"friendly_name": "Debian 12", "location": "debian-12", "default_username": "debian", "min_disk_mb": 8192}
+FLAVOR = {"friendly_name": "m1.large", "vcpus": 4, "ram_mib": 8192, "disk_mb": 40960, "location": "m1.large"}
+
+
+@pytest.mark.parametrize(("path", "body"), [("/disk-images", IMAGE), ("/flavors", FLAVOR)])
+class TestAdminWrites:
+    def test_admin_creates_reads_edits_and_deletes(self, client, tokens, path, body):
+        created = client.post(path, json=body, headers=bearer(tokens.admin()))
+        assert created.status_code == 201, created.text
+        entry = created.json()
+        assert entry["id"].startswith(("image_tld-city-bp1_", "flavor_tld-city-bp1_"))
+
+        listed = client.get(path, headers=bearer(tokens.experiment())).json()
+        assert [e["id"] for e in listed["data"]] == [entry["id"]]
+        assert listed["count"] == 1
+
+        patched = client.patch(f"{path}/{entry['id']}", json={"friendly_name": "renamed"}, headers=bearer(tokens.admin()))
+        assert patched.status_code == 200
+        assert patched.json()["friendly_name"] == "renamed"
+
+        assert client.delete(f"{path}/{entry['id']}", headers=bearer(tokens.admin())).status_code == 204
+        missing = client.get(f"{path}/{entry['id']}", headers=bearer(tokens.user()))
+        assert missing.status_code == 404
+        assert set(missing.json()) == {"error", "detail"}
+
+    def test_non_admin_cannot_write(self, client, tokens, session, path, body):
+        for token in (tokens.user(), tokens.experiment()):
+            response = client.post(path, json=body, headers=bearer(token))
+            assert response.status_code == 403
+            assert response.json()["error"] == "admin_required"
+        assert session.exec(select(DiskImage)).all() == []
+        assert session.exec(select(Flavor)).all() == []
+
+    def test_unknown_field_and_bad_values_are_refused(self, client, tokens, path, body):
+        response = client.post(path, json={**body, "surprise": 1}, headers=bearer(tokens.admin()))
+        assert response.status_code == 422
+        assert "surprise" in response.json()["detail"]
+        response = client.post(path, json={**body, "friendly_name": ""}, headers=bearer(tokens.admin()))
+        assert response.status_code == 422
+        assert "friendly_name" in response.json()["detail"]
+
+    def test_patch_with_null_is_refused(self, client, tokens, path, body):
+        entry = client.post(path, json=body, headers=bearer(tokens.admin())).json()
+        response = client.patch(f"{path}/{entry['id']}", json={"friendly_name": None}, headers=bearer(tokens.admin()))
+        assert response.status_code == 422
+        assert response.json()["error"] == "invalid_null"
+
+
+def test_reads_need_a_token(client):
+    response = client.get("/disk-images")
+    assert response.status_code == 401
+    assert response.json()["error"] == "token_missing"
+    assert client.get("/flavors", headers={"Authorization": "Bearer not-a-jwt"}).status_code == 401
+
+
+def test_hidden_entries_are_listed_for_admins_only(client, tokens, image, session):
+    image.hidden = True
+    session.add(image)
+    session.commit()
+    assert client.get("/disk-images", headers=bearer(tokens.user())).json()["count"] == 0
+    assert client.get(f"/disk-images/{image.id}", headers=bearer(tokens.user())).status_code == 404
+    admin_view = client.get("/disk-images?include_hidden=true", headers=bearer(tokens.admin())).json()
+    assert [e["id"] for e in admin_view["data"]] == [image.id]
+
+
+def test_an_image_in_use_cannot_be_deleted(client, tokens, image, flavor, session: Session):
+    from datetime import UTC, datetime, timedelta
+
+    from slices_bi.catalog.models import Experiment
+
+    session.add(Experiment(id="exp_test_inuse"))
+    session.add(
+        Resource(
+            id="res_tld-city-bp1_01jdem0000000000000000000000",
+            experiment_id="exp_test_inuse",
+            friendly_name="vm",
+            disk_image_id=image.id,
+            flavor_id=flavor.id,
+            status=ResourceStatus.ACTIVE,
+            expires_at=datetime.now(UTC) + timedelta(days=1),
+        )
+    )
+    session.commit()
+    response = client.delete(f"/disk-images/{image.id}", headers=bearer(tokens.admin()))
+    assert response.status_code == 409
+    assert "hide it instead" in response.json()["detail"]
+    assert client.delete(f"/flavors/{flavor.id}", headers=bearer(tokens.admin())).status_code == 409

@@ -1,0 +1,185 @@
+"""POST/GET/PATCH/DELETE /resources and GET /tasks: rules, tokens, idempotency."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlmodel import Session, func, select
+
+from slices_bi.catalog.models import Resource, ResourceStatus, ResourceUserData, Task
+from tests.api.conftest import SSH_KEY, bearer, request_body
+
+
+def _count(session: Session) -> tuple[int, int]:
+    session.expire_all()
+    return (
+        session.exec(select(func.count()).select_from(Resource)).one(),
+        session.exec(select(func.count()).select_from(Task)).one(),
+    )
+
+
+def _post(client, tokens, body, token=None):
+    return client.post("/resources", json=body, headers=bearer(token or tokens.experiment()))
+
+
+class TestRequest:
+    def test_accepted_request_is_stored_and_handed_to_prefect(self, client, tokens, image, flavor, session, launcher):
+        body = request_body(image, flavor, tokens, resources=[
+            {"friendly_name": "vm1", "disk_image_id": image.id, "flavor_id": flavor.id, "userdata": "#cloud-config\npackages: [htop]\n"},
+            {"friendly_name": "vm2", "disk_image_id": image.id, "flavor_id": flavor.id, "public_ipv4": True},
+        ])
+        response = _post(client, tokens, body)
+        assert response.status_code == 200, response.text
+        task = response.json()
+        assert task["id"].startswith("task_tld-city-bp1_")
+        assert (task["kind"], task["status"], task["completed"]) == ("provision", "pending", 0)
+        assert len(task["resource_ids"]) == 2
+        assert launcher.submitted == [task["id"]]
+
+        rows = {r.friendly_name: r for r in session.exec(select(Resource))}
+        assert rows["vm2"].public_ipv4 and rows["vm1"].status == ResourceStatus.PENDING
+        assert rows["vm1"].network_name == "private"
+        payload = session.get(ResourceUserData, rows["vm1"].id).payload
+        assert "packages" in payload and SSH_KEY.split()[1] in payload
+
+        listed = client.get("/resources", headers=bearer(tokens.experiment())).json()
+        assert sorted(r["friendly_name"] for r in listed["data"]) == ["vm1", "vm2"]
+        assert client.get("/resources", headers=bearer(tokens.user())).json()["count"] == 2
+        shown = client.get(f"/resources/{rows['vm1'].id}", headers=bearer(tokens.user()))
+        assert shown.json()["experiment_id"] == tokens.experiment_id
+        assert client.get(f"/tasks/{task['id']}", headers=bearer(tokens.experiment())).json()["id"] == task["id"]
+
+    def test_same_request_id_and_body_returns_the_first_task(self, client, tokens, image, flavor, session):
+        body = request_body(image, flavor, tokens)
+        first = _post(client, tokens, body).json()
+        body["tokens"] = [{"jwt": tokens.user()}]  # a fresh token is still the same request
+        again = _post(client, tokens, body)
+        assert again.status_code == 200
+        assert again.json()["id"] == first["id"]
+        assert _count(session) == (1, 1)
+
+    def test_same_request_id_with_another_body_is_a_conflict(self, client, tokens, image, flavor, session):
+        body = request_body(image, flavor, tokens)
+        _post(client, tokens, body)
+        body["resources"][0]["friendly_name"] = "other"
+        response = _post(client, tokens, body)
+        assert response.status_code == 409
+        assert response.json()["error"] == "request_id_reused"
+        assert _count(session) == (1, 1)
+
+    def test_friendly_name_in_use_is_a_conflict(self, client, tokens, image, flavor, session):
+        _post(client, tokens, request_body(image, flavor, tokens))
+        response = _post(client, tokens, request_body(image, flavor, tokens))
+        assert response.status_code == 409
+        assert "resources[0].friendly_name" in response.json()["detail"]
+        assert _count(session) == (1, 1)
+
+
+def _far() -> str:
+    return (datetime.now(UTC) + timedelta(days=200)).isoformat()
+
+
+BAD_BODIES = [
+    ("unknown image", lambda b: b["resources"][0].update(disk_image_id="image_tld-city-bp1_01jdem0000000000000000000000"), 422, "resources[0].disk_image_id"),
+    ("unknown flavor", lambda b: b["resources"][0].update(flavor_id="nope"), 422, "resources[0].flavor_id"),
+    ("expiry in the past", lambda b: b.update(expires_at="2020-01-01T00:00:00Z"), 422, "expires_at"),
+    ("expiry beyond the experiment", lambda b: b.update(expires_at=(datetime.now(UTC) + timedelta(days=45)).isoformat()), 422, "experiment's expiry"),
+    ("expiry without a time zone", lambda b: b.update(expires_at="2030-01-01T00:00:00"), 422, "expires_at"),
+    ("oversized user data", lambda b: b["resources"][0].update(userdata="#!/bin/sh\n" + base64.b64encode(bytes(60000)).decode()), 422, "65535"),
+    ("malformed ssh key", lambda b: b.update(ssh_authorized_keys=["ssh-rsa AAAAnotakey me"]), 422, "ssh_authorized_keys[0]"),
+    ("bad cloud-config", lambda b: b["resources"][0].update(userdata="#cloud-config\n: : :\n  - ["), 422, "resources[0].userdata"),
+    ("bad friendly name", lambda b: b["resources"][0].update(friendly_name="no spaces please"), 422, "resources[0].friendly_name"),
+    ("missing resources", lambda b: b.pop("resources"), 422, "resources"),
+    ("unknown field", lambda b: b.update(colour="blue"), 422, "colour"),
+    ("bad request id", lambda b: b.update(request_id="not-a-uuid"), 422, "request_id"),
+    ("no user token", lambda b: b.update(tokens=[]), 422, "tokens"),
+    ("forged user token", lambda b: b.update(tokens=[{"jwt": "e30.e30.AAAA"}]), 401, "tokens[0].jwt"),
+    ("two interfaces", lambda b: b["resources"][0].update(network_interfaces=[{"network_name": "a"}, {"network_name": "b"}]), 422, "network_interfaces"),
+]
+
+
+@pytest.mark.parametrize(("mutate", "status", "names"), [b[1:] for b in BAD_BODIES], ids=[b[0] for b in BAD_BODIES])
+def test_bad_request_gets_a_4xx_naming_the_field_and_writes_nothing(client, tokens, image, flavor, session, launcher, mutate, status, names):
+    body = request_body(image, flavor, tokens)
+    mutate(body)
+    response = _post(client, tokens, body)
+    assert response.status_code == status, response.text
+    assert set(response.json()) == {"error", "detail"}
+    assert names in response.json()["detail"]
+    assert _count(session) == (0, 0)
+    assert launcher.submitted == []
+
+
+def test_expiry_beyond_the_site_maximum_is_refused(client, tokens, image, flavor, session):
+    body = request_body(image, flavor, tokens, expires_at=_far())
+    response = _post(client, tokens, body, token=tokens.experiment(days=400))
+    assert response.status_code == 422
+    assert "89 days" in response.json()["detail"]
+    assert _count(session) == (0, 0)
+
+
+def test_malformed_json_is_a_400(client, tokens):
+    response = client.post("/resources", content=b"{not json", headers={**bearer(tokens.experiment()), "Content-Type": "application/json"})
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_json"
+
+
+class TestTokens:
+    def test_user_token_cannot_write(self, client, tokens, image, flavor, session):
+        response = _post(client, tokens, request_body(image, flavor, tokens), token=tokens.user())
+        assert response.status_code == 403
+        assert response.json()["error"] == "experiment_token_required"
+        assert _count(session) == (0, 0)
+
+    def test_missing_and_garbage_tokens_are_401(self, client, tokens, image, flavor, session):
+        body = request_body(image, flavor, tokens)
+        assert client.post("/resources", json=body).status_code == 401
+        assert client.post("/resources", json=body, headers=bearer("a.b.c")).status_code == 401
+        assert _count(session) == (0, 0)
+
+    def test_another_experiment_cannot_see_or_touch(self, client, tokens, image, flavor):
+        task = _post(client, tokens, request_body(image, flavor, tokens)).json()
+        resource_id = task["resource_ids"][0]
+        other = tokens.experiment(experiment_id="exp_test_someoneelse", user_id="user_test_someoneelse")
+        assert client.get(f"/resources/{resource_id}", headers=bearer(other)).status_code == 403
+        assert client.get(f"/tasks/{task['id']}", headers=bearer(other)).status_code == 403
+        assert client.delete(f"/resources/{resource_id}", headers=bearer(other)).status_code == 403
+        assert client.patch(f"/resources/{resource_id}", json={"expires_at": _far()}, headers=bearer(other)).status_code == 403
+        assert client.get("/resources", headers=bearer(other)).json()["count"] == 0
+
+
+class TestExtendAndDelete:
+    def test_extend_moves_expiry_later_only(self, client, tokens, image, flavor):
+        task = _post(client, tokens, request_body(image, flavor, tokens)).json()
+        resource_id = task["resource_ids"][0]
+        later = (datetime.now(UTC) + timedelta(days=5)).isoformat()
+        response = client.patch(f"/resources/{resource_id}", json={"expires_at": later}, headers=bearer(tokens.experiment()))
+        assert response.status_code == 200
+        assert datetime.fromisoformat(response.json()["expires_at"]) == datetime.fromisoformat(later)
+        earlier = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
+        response = client.patch(f"/resources/{resource_id}", json={"expires_at": earlier}, headers=bearer(tokens.experiment()))
+        assert response.status_code == 422
+        assert "only be extended" in response.json()["detail"]
+        beyond = (datetime.now(UTC) + timedelta(days=40)).isoformat()
+        assert client.patch(f"/resources/{resource_id}", json={"expires_at": beyond}, headers=bearer(tokens.experiment())).status_code == 422
+
+    def test_delete_answers_with_one_delete_task(self, client, tokens, image, flavor, launcher, session):
+        task = _post(client, tokens, request_body(image, flavor, tokens)).json()
+        resource_id = task["resource_ids"][0]
+        first = client.delete(f"/resources/{resource_id}", headers=bearer(tokens.experiment()))
+        assert first.status_code == 200
+        assert first.json()["kind"] == "delete"
+        again = client.delete(f"/resources/{resource_id}", headers=bearer(tokens.experiment()))
+        assert again.json()["id"] == first.json()["id"]
+        assert client.get(f"/resources/{resource_id}", headers=bearer(tokens.experiment())).json()["status"] == "deleting"
+        assert launcher.submitted.count(first.json()["id"]) == 2
+        assert _count(session) == (1, 2)
+
+    def test_unknown_ids_are_404(self, client, tokens):
+        for path in ("/resources/res_nope", "/tasks/task_nope"):
+            response = client.get(path, headers=bearer(tokens.experiment()))
+            assert response.status_code == 404
+            assert set(response.json()) == {"error", "detail"}
+        assert client.delete("/resources/res_nope", headers=bearer(tokens.experiment())).status_code == 404
