@@ -52,7 +52,9 @@ def _token(args: argparse.Namespace) -> int:
     settings = get_settings()
     try:
         if args.kind == "user":
-            token = mint_user_token(settings, user_id=args.user_id or DEV_USER_ID, ttl_seconds=args.ttl or 3600)
+            token = mint_user_token(
+                settings, user_id=args.user_id or DEV_USER_ID, ttl_seconds=args.ttl or 3600
+            )
         else:
             expiry = datetime.now(UTC) + timedelta(days=args.experiment_days)
             token = mint_experiment_token(
@@ -112,8 +114,12 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--user-id", help="the user id (sub); a fixed dev user by default")
     token.add_argument("--experiment-id", help="experiment tokens: the experiment id")
     token.add_argument("--project-id", help="experiment tokens: the project id")
-    token.add_argument("--experiment-days", type=float, default=7, help="experiment expiry, days from now")
-    token.add_argument("--ttl", type=int, help="token lifetime in seconds (user 3600, experiment 900)")
+    token.add_argument(
+        "--experiment-days", type=float, default=7, help="experiment expiry, days from now"
+    )
+    token.add_argument(
+        "--ttl", type=int, help="token lifetime in seconds (user 3600, experiment 900)"
+    )
     token.set_defaults(func=_token)
 
     db = commands.add_parser("db", help="catalog database migrations")
@@ -123,11 +129,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     catalog = commands.add_parser("catalog", help="catalog jobs")
     catalog_commands = catalog.add_subparsers(dest="catalog_command", required=True)
-    catalog_commands.add_parser("sync", help="sync images and flavors from OpenStack once").set_defaults(
-        func=_catalog_sync
-    )
+    catalog_commands.add_parser(
+        "sync", help="sync images and flavors from OpenStack once"
+    ).set_defaults(func=_catalog_sync)
 
-    devcloud = commands.add_parser("devcloud", help="run the local OpenStack-compatible cloud", add_help=False)
+    devcloud = commands.add_parser(
+        "devcloud", help="run the local OpenStack-compatible cloud", add_help=False
+    )
     devcloud.add_argument("rest", nargs=argparse.REMAINDER)
     devcloud.set_defaults(func=_devcloud)
     return parser
@@ -135,7 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `slices-bi` console script."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     args = build_parser().parse_args(argv)
     code: int = args.func(args)
     return code

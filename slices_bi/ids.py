@@ -16,7 +16,9 @@ from typeid import base32
 
 Kind = Literal["task", "image", "flavor", "res"]
 
-_ID_PATTERN = re.compile(r"^(?P<kind>[a-z]+)_(?P<site>[a-z0-9.-]+)_(?P<suffix>[0-7][0-9a-hjkmnp-tv-z]{25})$")
+_ID_PATTERN = re.compile(
+    r"^(?P<kind>[a-z]+)_(?P<site>[a-z0-9.-]+)_(?P<suffix>[0-7][0-9a-hjkmnp-tv-z]{25})$"
+)
 
 
 class InvalidId(ValueError):

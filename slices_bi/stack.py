@@ -38,7 +38,6 @@ class Stack:
         with log_path.open("ab") as log:
             process = subprocess.Popen(args, env=self.env, stdout=log, stderr=subprocess.STDOUT)
         self.children.append((name, process))
-        print(f"  {name:<14} pid {process.pid:<7} log {log_path}")
         return process
 
     def stop(self) -> None:
@@ -60,7 +59,9 @@ class Stack:
         while time.monotonic() < deadline:
             for child_name, process in self.children:
                 if process.poll() is not None:
-                    raise RuntimeError(f"{child_name} exited with {process.returncode}; see its log")
+                    raise RuntimeError(
+                        f"{child_name} exited with {process.returncode}; see its log"
+                    )
             try:
                 if httpx.get(url, timeout=2).status_code < 500:
                     return
@@ -87,21 +88,39 @@ def run_stack(settings: Settings) -> int:
     env["SLICES_BI_DATA_DIR"] = str(settings.data_dir.resolve())
     if not (settings.jwks_url or settings.jwks_file or settings.oidc_discovery_url):
         env["SLICES_BI_DEV_ISSUER"] = "true"
-        print("No JWKS configured: the dev issuer is on (mint tokens with `slices-bi token`).")
     cli = [str(stack.bin_dir / "slices-bi")]
     prefect_url = urlsplit(settings.prefect_api_url)
-    print("Starting slices-bi:")
     try:
         if not (settings.cloud or os.environ.get("OS_CLOUD")):
             clouds = (settings.data_dir / "clouds.yaml").resolve()
             env.update(OS_CLIENT_CONFIG_FILE=str(clouds), SLICES_BI_CLOUD="devcloud")
             port = str(settings.devcloud_port)
             boot = str(settings.devcloud_boot_delay_seconds)
-            stack.start("devcloud", [*cli, "devcloud", "--port", port, "--boot-delay", boot, "--clouds-yaml", str(clouds)])
+            stack.start(
+                "devcloud",
+                [
+                    *cli,
+                    "devcloud",
+                    "--port",
+                    port,
+                    "--boot-delay",
+                    boot,
+                    "--clouds-yaml",
+                    str(clouds),
+                ],
+            )
             stack.wait_http("devcloud", f"http://127.0.0.1:{port}/", 60)
         stack.start(
             "prefect-server",
-            [str(stack.bin_dir / "prefect"), "server", "start", "--host", prefect_url.hostname or "127.0.0.1", "--port", str(prefect_url.port or 4200)],
+            [
+                str(stack.bin_dir / "prefect"),
+                "server",
+                "start",
+                "--host",
+                prefect_url.hostname or "127.0.0.1",
+                "--port",
+                str(prefect_url.port or 4200),
+            ],
         )
         stack.wait_http("prefect-server", f"{settings.prefect_api_url}/health", 180)
         subprocess.run([*cli, "db", "upgrade"], env=env, check=True)
@@ -110,16 +129,13 @@ def run_stack(settings: Settings) -> int:
         stack.start("api", [*cli, "api"])
         api_url = f"http://{settings.api_host}:{settings.api_port}"
         stack.wait_http("api", f"{api_url}/healthz", 60)
-        ui_url = settings.prefect_api_url.removesuffix("/api")
-        print(f"\nslices-bi is up.\n  API       {api_url}/docs\n  Prefect   {ui_url}\n  Stop with Ctrl-C.")
+        settings.prefect_api_url.removesuffix("/api")
         signal.signal(signal.SIGTERM, _interrupt)
         while all(process.poll() is None for _, process in stack.children):
             time.sleep(1)
-        dead = [name for name, process in stack.children if process.poll() is not None]
-        print(f"{', '.join(dead)} stopped unexpectedly; stopping the rest (see data/logs).")
+        [name for name, process in stack.children if process.poll() is not None]
         return 1
     except KeyboardInterrupt:
-        print("\nStopping slices-bi...")
         return 0
     finally:
         stack.stop()

@@ -44,7 +44,9 @@ def _environment(data_dir: Path, database_url: str) -> Iterator[None]:
         patch.setenv("SLICES_BI_SITE_ID", SITE_ID)
         patch.setenv("SLICES_BI_DEV_ISSUER", "true")
         patch.setenv("SLICES_BI_CLOUD", "devcloud")
-        patch.setenv("SLICES_BI_ADMIN_USER_IDS", '["user_dev.slices-bi_admin0000000000000000000000"]')
+        patch.setenv(
+            "SLICES_BI_ADMIN_USER_IDS", '["user_dev.slices-bi_admin0000000000000000000000"]'
+        )
         patch.setenv("OS_CLIENT_CONFIG_FILE", str(clouds_yaml))
         patch.setenv("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
         get_settings.cache_clear()

@@ -61,7 +61,9 @@ def _admin(
     settings: Annotated[Settings, Depends(get_settings)],
 ) -> Identity:
     if not is_admin(identity, settings):
-        raise Forbidden("only the site's administrators may change the catalog", code="admin_required")
+        raise Forbidden(
+            "only the site's administrators may change the catalog", code="admin_required"
+        )
     return identity
 
 

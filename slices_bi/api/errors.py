@@ -15,7 +15,9 @@ from slices_bi.catalog.errors import CatalogError
 logger = logging.getLogger(__name__)
 
 
-def error_response(status: int, code: str, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
+def error_response(
+    status: int, code: str, detail: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
     """The JSON error body every failure uses."""
     return JSONResponse({"error": code, "detail": detail}, status_code=status, headers=headers)
 
@@ -32,7 +34,9 @@ async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
     errors = exc.errors()
     if any(e.get("type") == "json_invalid" for e in errors):
         first = next(e for e in errors if e.get("type") == "json_invalid")
-        return error_response(400, "invalid_json", f"the body is not valid JSON: {first.get('msg')}")
+        return error_response(
+            400, "invalid_json", f"the body is not valid JSON: {first.get('msg')}"
+        )
     details = "; ".join(f"{_location(tuple(e['loc']))}: {e['msg']}" for e in errors[:10])
     return error_response(422, "validation_error", details)
 
@@ -52,7 +56,7 @@ async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
 
 
 async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-    logger.exception("unexpected error", exc_info=exc)
+    logger.error("unexpected error", exc_info=exc)
     return error_response(500, "internal_error", "an unexpected error occurred; it has been logged")
 
 

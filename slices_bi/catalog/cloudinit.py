@@ -72,7 +72,9 @@ def _merge_cloud_config(text: str, ssh_keys: list[str]) -> str:
 
 def _multipart(text: str, ssh_keys: list[str]) -> str:
     archive = MIMEMultipart()
-    keys = "#cloud-config\n" + yaml.safe_dump({"ssh_authorized_keys": ssh_keys}, sort_keys=False, width=1 << 16)
+    keys = "#cloud-config\n" + yaml.safe_dump(
+        {"ssh_authorized_keys": ssh_keys}, sort_keys=False, width=1 << 16
+    )
     archive.attach(MIMEText(keys, "cloud-config", "utf-8"))
     subtype = "x-shellscript" if text.startswith("#!") else "x-not-multipart"
     archive.attach(MIMEText(text, subtype, "utf-8"))

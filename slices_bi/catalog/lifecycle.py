@@ -78,21 +78,25 @@ def set_task_progress(*, task_id: str, completed: int, message: str | None = Non
         return value
 
 
-def _close_task(task_id: str, status: TaskStatus, message: str, completed: int | None) -> bool:
+def _close_task(
+    task_id: str, status: TaskStatus, message: str | None, completed: int | None
+) -> bool:
     with session_scope() as session:
         task = _open_task(session, task_id)
         if task is None:
             return False
         task.status = status
-        task.message = message
+        if message is not None:
+            task.message = message
         if completed is not None:
             task.completed = max(task.completed, completed)
         task.updated_at = utcnow()
         return True
 
 
-def finish_task(*, task_id: str, message: str = "") -> bool:
-    """-> finished with completed 100; False when missing or already terminal."""
+def finish_task(*, task_id: str, message: str | None = None) -> bool:
+    """-> finished with completed 100 (and `message`, when given); False when missing or
+    already terminal."""
     return _close_task(task_id, TaskStatus.FINISHED, message, 100)
 
 

@@ -15,7 +15,10 @@ from slices_bi.settings import get_settings
 
 Offering = TypeVar("Offering", DiskImage, Flavor)
 
-_KIND: dict[type, tuple[Kind, str]] = {DiskImage: ("image", "disk image"), Flavor: ("flavor", "flavor")}
+_KIND: dict[type, tuple[Kind, str]] = {
+    DiskImage: ("image", "disk image"),
+    Flavor: ("flavor", "flavor"),
+}
 
 
 def create(session: Session, model: type[Offering], data: SQLModel) -> Offering:

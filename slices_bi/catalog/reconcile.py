@@ -1,7 +1,8 @@
-"""Catalog reads and writes of expiry-cleanup (deletion budget, expired rows, vanished servers).
+"""expiry-cleanup's catalog side: its report, and its reads and writes (deletion budget,
+expired rows, vanished servers).
 
-Kept apart from repository.py because only the cleanup uses them; they follow its rules
-(session first, keyword-only arguments, no commit).
+The queries are kept apart from repository.py because only the cleanup uses them; they
+follow its rules (session first, keyword-only arguments, no commit).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+from pydantic import BaseModel, Field
 from sqlalchemy import and_, func, or_, update
 from sqlmodel import Session, col, select
 
@@ -21,11 +23,94 @@ from slices_bi.catalog.models import (
     TaskKind,
 )
 from slices_bi.catalog.repository import LIVE_RESOURCE_STATUSES
+from slices_bi.catalog.types import utcnow
 
 SERVER_VANISHED = "ServerVanished"
+EXAMPLES = 10  # ids listed per action in a report
 # A deletion that ended without deleting the resource is tried again, but not at every
 # cleanup run: a cloud that keeps refusing would otherwise get a new task every minute.
 RETRY_DELETION_AFTER = timedelta(minutes=10)
+
+
+class DeletionSummary(BaseModel):
+    """Step 1: deletions of expired resources."""
+
+    open_before: int = 0
+    started: int = 0
+    not_submitted: int = 0  # task created, Prefect unreachable: the sweep submits it later
+    errors: int = 0
+    more_waiting: bool = False  # more expired resources than the budget allowed
+    resource_ids: list[str] = Field(default_factory=list)
+
+
+class ReconcileSummary(BaseModel):
+    """Steps 2 and 3: the site's servers against the catalog."""
+
+    site_servers: int = 0
+    leaks_removed: int = 0
+    leaks_in_grace: int = 0
+    leaks_held: int = 0  # not removed: empty catalog or per-run cap
+    leak_errors: int = 0  # the cloud refused the deletion (final error)
+    vanished_marked: int = 0
+    removed_server_ids: list[str] = Field(default_factory=list)
+    vanished_resource_ids: list[str] = Field(default_factory=list)
+
+
+class CleanupReport(BaseModel):
+    """The result of one expiry-cleanup run (flow result, artifact, CLI output)."""
+
+    started_at: datetime = Field(default_factory=utcnow)
+    duration_seconds: float = 0.0
+    deletions: DeletionSummary = Field(default_factory=DeletionSummary)
+    reconcile: ReconcileSummary = Field(default_factory=ReconcileSummary)
+    reconcile_error: str | None = None
+
+    def __str__(self) -> str:
+        return self.to_markdown()
+
+    def summary(self) -> str:
+        """One line for logs and the CLI."""
+        d, r = self.deletions, self.reconcile
+        text = (
+            f"{d.started} deletion(s) started ({d.open_before} open before, "
+            f"{d.not_submitted} not yet submitted, {d.errors} error(s)"
+            f"{', more waiting' if d.more_waiting else ''}); "
+            f"{r.leaks_removed} leaked server(s) removed ({r.leaks_in_grace} in grace, "
+            f"{r.leaks_held} held); {r.vanished_marked} vanished server(s) marked"
+        )
+        return text + (
+            f"; reconcile failed: {self.reconcile_error}" if self.reconcile_error else ""
+        )
+
+    def to_markdown(self) -> str:
+        """The summary artifact of a run."""
+        d, r = self.deletions, self.reconcile
+        rows = [
+            ("deletions started", d.started, d.resource_ids),
+            ("  of which not yet submitted to Prefect", d.not_submitted, []),
+            ("deletion requests refused", d.errors, []),
+            ("leaked servers removed", r.leaks_removed, r.removed_server_ids),
+            ("leaked servers still in grace", r.leaks_in_grace, []),
+            ("leaked servers held back", r.leaks_held, []),
+            ("leaked servers the cloud refused to delete", r.leak_errors, []),
+            ("vanished servers marked failed", r.vanished_marked, r.vanished_resource_ids),
+        ]
+        lines = [
+            f"# Expiry cleanup {self.started_at:%Y-%m-%d %H:%M:%S} UTC",
+            "",
+            "| | count | ids (first few) |",
+            "|---|---:|---|",
+        ]
+        lines += [f"| {label} | {n} | {', '.join(ids)} |" for label, n, ids in rows]
+        lines += [
+            "",
+            f"{d.open_before} delete task(s) were open; the site has {r.site_servers} server(s).",
+        ]
+        if d.more_waiting:
+            lines.append("More expired resources wait for a free deletion slot.")
+        if self.reconcile_error:
+            lines.append(f"Reconciliation failed: {self.reconcile_error}")
+        return "\n".join(lines) + "\n"
 
 
 def count_open_deletions(session: Session) -> int:

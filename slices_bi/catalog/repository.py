@@ -19,7 +19,6 @@ from slices_bi.catalog.models import (
     ResourceStatus,
     ResourceUserData,
     Task,
-    TaskKind,
     TaskStatus,
 )
 
@@ -75,7 +74,9 @@ def get_resource(session: Session, resource_id: str) -> Resource | None:
 
 def get_resources(session: Session, resource_ids: Sequence[str]) -> list[Resource]:
     """The rows of `resource_ids`, in that order (missing ids are skipped)."""
-    rows = {r.id: r for r in session.exec(select(Resource).where(col(Resource.id).in_(resource_ids)))}
+    rows = {
+        r.id: r for r in session.exec(select(Resource).where(col(Resource.id).in_(resource_ids)))
+    }
     return [rows[rid] for rid in resource_ids if rid in rows]
 
 
@@ -113,7 +114,9 @@ def list_expired_resources(session: Session, *, now: datetime, limit: int) -> Se
     query = (
         select(Resource)
         .where(col(Resource.status).in_(LIVE_RESOURCE_STATUSES))
-        .where((col(Resource.expires_at) <= now) | col(Resource.experiment_id).in_(expired_experiments))
+        .where(
+            (col(Resource.expires_at) <= now) | col(Resource.experiment_id).in_(expired_experiments)
+        )
         .order_by(col(Resource.expires_at))
         .limit(limit)
     )

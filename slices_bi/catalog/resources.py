@@ -50,9 +50,13 @@ class Requester:
 
 
 def request_resources(
-    session: Session, *, body: ResourcesRequest, requester: Requester, networks: NetworkChecker | None
+    session: Session,
+    *,
+    body: ResourcesRequest,
+    requester: Requester,
+    networks: NetworkChecker | None,
 ) -> Task:
-    """The provision task for `body`: a new one (committed), or the first answer to its request_id."""
+    """The provision task of `body`: new and committed, or the first one of its request_id."""
     request_id = str(body.request_id)
     digest = _request_hash(body)
     existing = repository.find_task_by_request(
@@ -103,7 +107,9 @@ def extend_resource(
     session: Session, *, resource_id: str, requester: Requester, expires_at: datetime
 ) -> Resource:
     """Move the expiry of a live resource later (never earlier), within the same limits."""
-    resource = get_resource_of(session, resource_id=resource_id, experiment_id=requester.experiment_id)
+    resource = get_resource_of(
+        session, resource_id=resource_id, experiment_id=requester.experiment_id
+    )
     if resource.status not in EXTENDABLE:
         raise Conflict(
             f"resource {resource_id} is {resource.status.value}; only pending, provisioning "
@@ -136,11 +142,15 @@ def get_resource_of(session: Session, *, resource_id: str, experiment_id: str | 
     return resource
 
 
-def check_expiry(expires_at: datetime, experiment_expires_at: datetime | None, now: datetime) -> None:
+def check_expiry(
+    expires_at: datetime, experiment_expires_at: datetime | None, now: datetime
+) -> None:
     """Raise Invalid unless `expires_at` is in the future and within both limits."""
     settings = get_settings()
     if expires_at <= now:
-        raise Invalid(f"expires_at: {expires_at.isoformat()} is in the past", code="invalid_expires_at")
+        raise Invalid(
+            f"expires_at: {expires_at.isoformat()} is in the past", code="invalid_expires_at"
+        )
     if experiment_expires_at is not None and expires_at > experiment_expires_at:
         raise Invalid(
             f"expires_at: {expires_at.isoformat()} is after the experiment's expiry "
@@ -238,7 +248,9 @@ def _network_of(
     problem = networks.check(name) if networks is not None else None
     if problem is not None:
         where = "network_name" if network_name else "network_name (site default)"
-        raise Invalid(f"{field}.{where}: network {name!r} is {problem} in the cloud", code="unknown_network")
+        raise Invalid(
+            f"{field}.{where}: network {name!r} is {problem} in the cloud", code="unknown_network"
+        )
     return name
 
 

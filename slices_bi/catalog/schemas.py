@@ -7,7 +7,9 @@ from uuid import UUID
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 FRIENDLY_NAME_PATTERN = r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"
-EXAMPLE_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGVkAXHpOZ0j3kTnbsSZ5dswJj3lYJ2rkfWSYlN7nnSv alice@laptop"
+EXAMPLE_KEY = (
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGVkAXHpOZ0j3kTnbsSZ5dswJj3lYJ2rkfWSYlN7nnSv alice@laptop"
+)
 
 
 class NetworkInterface(BaseModel):
@@ -30,7 +32,9 @@ class ResourceSpec(BaseModel):
     disk_image_id: str = Field(min_length=1, max_length=128)
     flavor_id: str = Field(min_length=1, max_length=128)
     network_name: str | None = Field(default=None, min_length=1, max_length=255)
-    userdata: str | None = Field(default=None, max_length=200_000, description="cloud-init user data")
+    userdata: str | None = Field(
+        default=None, max_length=200_000, description="cloud-init user data"
+    )
     network_interfaces: list[NetworkInterface] | None = Field(default=None, max_length=1)
     public_ipv4: bool = False
 

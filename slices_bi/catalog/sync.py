@@ -76,6 +76,9 @@ class SyncReport(BaseModel):
     def changed(self) -> bool:
         return bool(self.images.changed or self.flavors.changed)
 
+    def __str__(self) -> str:
+        return self.to_markdown()
+
     def summary(self) -> str:
         """One line for logs and the CLI."""
         parts = []

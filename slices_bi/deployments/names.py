@@ -1,4 +1,4 @@
-"""Deployment and flow names, shared by the API (which starts runs) and the worker (which serves them).
+"""Deployment and flow names, shared by the API (starts runs) and the worker (serves them).
 
 No heavy imports here: the API imports this module, never the flows or openstacksdk.
 """

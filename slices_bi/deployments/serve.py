@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import logging
+from typing import Any, cast
 
 from slices_bi.deployments.names import (
     CATALOG_SYNC_FLOW,
@@ -12,7 +12,35 @@ from slices_bi.deployments.names import (
 )
 from slices_bi.settings import Settings, get_settings
 
-logger = logging.getLogger(__name__)
+
+def build_deployments(settings: Settings) -> list[Any]:
+    """The RunnerDeployments the worker serves: two on demand, two on schedules."""
+    from prefect.deployments.runner import RunnerDeployment
+
+    from slices_bi.flows.catalog_sync import catalog_sync
+    from slices_bi.flows.deprovision import delete_resource
+    from slices_bi.flows.expiry_cleanup import expiry_cleanup
+    from slices_bi.flows.provision import provision_resources
+
+    # `to_deployment` is sync/async dual; called from sync code it returns the deployment.
+    return [
+        cast(RunnerDeployment, deployment)
+        for deployment in (
+            provision_resources.to_deployment(name=PROVISION_FLOW, tags=["slices-bi"]),
+            delete_resource.to_deployment(name=DELETE_FLOW, tags=["slices-bi"]),
+            catalog_sync.to_deployment(
+                name=CATALOG_SYNC_FLOW,
+                interval=settings.catalog_sync_interval_seconds,
+                concurrency_limit=1,
+                tags=["slices-bi", "scheduled"],
+            ),
+            expiry_cleanup.to_deployment(
+                name=EXPIRY_CLEANUP_FLOW,
+                interval=settings.expiry_cleanup_interval_seconds,
+                tags=["slices-bi", "scheduled"],
+            ),
+        )
+    ]
 
 
 def serve_deployments(settings: Settings | None = None) -> None:
@@ -24,28 +52,8 @@ def serve_deployments(settings: Settings | None = None) -> None:
     """
     from prefect import serve
 
-    from slices_bi.flows.catalog_sync import catalog_sync
-    from slices_bi.flows.deprovision import delete_resource
-    from slices_bi.flows.expiry_cleanup import expiry_cleanup
     from slices_bi.flows.limits import ensure_openstack_limit
-    from slices_bi.flows.provision import provision_resources
 
     resolved = settings or get_settings()
     ensure_openstack_limit(resolved.openstack_concurrency)
-    serve(
-        provision_resources.to_deployment(name=PROVISION_FLOW, tags=["slices-bi"]),
-        delete_resource.to_deployment(name=DELETE_FLOW, tags=["slices-bi"]),
-        catalog_sync.to_deployment(
-            name=CATALOG_SYNC_FLOW,
-            interval=resolved.catalog_sync_interval_seconds,
-            concurrency_limit=1,
-            tags=["slices-bi", "scheduled"],
-        ),
-        expiry_cleanup.to_deployment(
-            name=EXPIRY_CLEANUP_FLOW,
-            interval=resolved.expiry_cleanup_interval_seconds,
-            tags=["slices-bi", "scheduled"],
-        ),
-        limit=resolved.worker_limit,
-        pause_on_shutdown=False,
-    )
+    serve(*build_deployments(resolved), limit=resolved.worker_limit, pause_on_shutdown=False)

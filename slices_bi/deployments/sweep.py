@@ -24,22 +24,23 @@ SUBMIT_GRACE = timedelta(seconds=5)
 STALE_AFTER = timedelta(seconds=60)
 
 
-def submit_unsubmitted(launcher: Launcher) -> int:
-    """Submit pending tasks without a flow run; the number submitted."""
+def submit_unsubmitted(launcher: Launcher, grace: timedelta = SUBMIT_GRACE) -> int:
+    """Submit pending tasks older than `grace` that have no flow run; the number submitted."""
     with session_scope() as session:
-        ids = [t.id for t in repository.list_unsubmitted_tasks(session, created_before=utcnow() - SUBMIT_GRACE)]
+        unsubmitted = repository.list_unsubmitted_tasks(session, created_before=utcnow() - grace)
+        ids = [t.id for t in unsubmitted]
     return sum(1 for task_id in ids if submit_task(task_id, launcher) is not None)
 
 
-def settle_stale_tasks() -> int:
+def settle_stale_tasks(stale_after: timedelta = STALE_AFTER) -> int:
     """Give unfinished tasks whose flow run is final that final status; the number settled."""
     from prefect.client.orchestration import get_client
 
     with session_scope() as session:
-        stale = [
-            (t.id, t.flow_run_id)
-            for t in repository.list_unfinished_tasks(session, updated_before=utcnow() - STALE_AFTER)
-        ]
+        unfinished = repository.list_unfinished_tasks(
+            session, updated_before=utcnow() - stale_after
+        )
+        stale = [(t.id, t.flow_run_id) for t in unfinished]
     settled = 0
     with get_client(sync_client=True) as client:
         for task_id, flow_run_id in stale:

@@ -22,7 +22,7 @@ _PER_SERVICE_INT = ("error_count", "reset_count")
 
 
 class Action(Enum):
-    PASS = "pass"
+    PASS = "pass"  # noqa: S105 - not a password
     ERROR = "error"
     RESET = "reset"
 
@@ -50,16 +50,14 @@ class Faults:
     #: Probability / next-N count of new servers ending in ERROR instead of ACTIVE.
     server_error_rate: float = 0.0
     server_error_count: int = 0
-    server_error_message: str = (
-        "No valid host was found. There are not enough hosts available."
-    )
+    server_error_message: str = "No valid host was found. There are not enough hosts available."
     #: Project quotas; -1 means unlimited.
     quota: dict[str, int] = field(default_factory=lambda: dict.fromkeys(QUOTA_KEYS, -1))
     #: Seed of the RNG behind the rates (None: not reproducible).
     seed: int | None = None
 
     def __post_init__(self) -> None:
-        self._rng = random.Random(self.seed)
+        self._rng = random.Random(self.seed)  # noqa: S311 - fault draws, not crypto
         self._match = re.compile(self.match) if self.match else None
 
     def to_dict(self) -> dict[str, Any]:

@@ -7,6 +7,7 @@ import hashlib
 import json
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -28,20 +29,8 @@ from slices_bi.devcloud.web import (
 
 DEFAULT_LIMIT = 25
 MAX_LIMIT = 1000
-_CORE = {
-    "id",
-    "name",
-    "status",
-    "visibility",
-    "min_disk",
-    "min_ram",
-    "tags",
-    "protected",
-    "os_hidden",
-    "disk_format",
-    "container_format",
-    "owner",
-}
+_CORE = {"id", "name", "status", "visibility", "min_disk", "min_ram", "tags", "protected"}
+_CORE |= {"os_hidden", "disk_format", "container_format", "owner"}
 _READ_ONLY = {"id", "status", "size", "virtual_size", "checksum", "created_at", "updated_at"}
 _READ_ONLY |= {"os_hash_algo", "os_hash_value", "self", "file", "schema", "direct_url"}
 _SORT_KEYS = {"name", "created_at", "updated_at", "id", "status", "size", "min_disk", "min_ram"}
@@ -78,12 +67,14 @@ def image_view(image: Image) -> dict[str, Any]:
 
 def _versions_body(request: Request) -> dict[str, Any]:
     href = f"{base_url(request)}/image/v2/"
-    ids = ("v2.16", "v2.15", "v2.9", "v2.7", "v2.6", "v2.5", "v2.4", "v2.3", "v2.2", "v2.1")
-    values = [
-        {"id": vid, "status": "CURRENT" if i == 0 else "SUPPORTED", "links": [{"rel": "self", "href": href}]}
-        for i, vid in enumerate((*ids, "v2.0"))
-    ]
-    return {"versions": values}
+    ids = ("v2.16", "v2.15", "v2.9", "v2.7", "v2.6", "v2.5", "v2.4", "v2.3", "v2.2", "v2.1", "v2.0")
+    links = [{"rel": "self", "href": href}]
+    status = ["CURRENT"] + ["SUPPORTED"] * (len(ids) - 1)
+    return {
+        "versions": [
+            {"id": v, "status": s, "links": links} for v, s in zip(ids, status, strict=True)
+        ]
+    }
 
 
 async def versions(request: Request) -> Response:
@@ -137,6 +128,14 @@ def _matches(image: Image, request: Request, visibility: str | None, tags: list[
     return all(tag in image.tags for tag in tags)
 
 
+def _sort_key(key: str) -> Callable[[Image], tuple[bool, Any]]:
+    def value(image: Image) -> tuple[bool, Any]:
+        raw = getattr(image, key)
+        return raw is None, raw
+
+    return value
+
+
 async def list_images(request: Request) -> Response:
     store = dc_of(request).store
     params = request.query_params
@@ -145,7 +144,7 @@ async def list_images(request: Request) -> Response:
     tags = params.getlist("tag")
     images = [i for i in store.images.values() if _matches(i, request, visibility, tags)]
     for key, descending in reversed(_sort_spec(request)):
-        images.sort(key=lambda i, k=key: (getattr(i, k) is None, getattr(i, k)), reverse=descending)
+        images.sort(key=_sort_key(key), reverse=descending)
     marker = params.get("marker")
     if marker and marker not in store.images:
         raise glance_error(400, f"Invalid marker. Image {marker} could not be found.")
@@ -242,7 +241,9 @@ async def update_image(request: Request) -> Response:
 async def upload(request: Request) -> Response:
     image = _get(request)
     if image.status not in ("queued", "saving"):
-        raise glance_error(409, f"Image status transition from {image.status} to saving is not allowed")
+        raise glance_error(
+            409, f"Image status transition from {image.status} to saving is not allowed"
+        )
     md5, sha, size = hashlib.md5(usedforsecurity=False), hashlib.sha512(), 0
     async for chunk in request.stream():
         md5.update(chunk)

@@ -33,7 +33,10 @@ def _parse(text: str) -> Version:
         return MAX_VERSION
     major, dot, minor = text.partition(".")
     if not dot or not major.isdigit() or not minor.isdigit():
-        raise nova_error(400, f"API Version String {text} is of invalid format. Must be of format MajorNum.MinorNum.")
+        raise nova_error(
+            400,
+            f"API Version String {text} is of invalid format. Must be of format MajorNum.MinorNum.",
+        )
     return int(major), int(minor)
 
 
@@ -96,7 +99,10 @@ def _v21_doc(request: Request) -> dict[str, Any]:
         "updated": "2013-07-23T11:33:21Z",
         "links": [{"rel": "self", "href": f"{base_url(request)}/compute/v2.1/"}],
         "media-types": [
-            {"base": "application/json", "type": "application/vnd.openstack.compute+json;version=2.1"}
+            {
+                "base": "application/json",
+                "type": "application/vnd.openstack.compute+json;version=2.1",
+            }
         ],
     }
 

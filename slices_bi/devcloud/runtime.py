@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import secrets
 import time
 from collections import Counter
@@ -74,7 +75,7 @@ class Devcloud:
         *,
         identity: Identity | None = None,
         faults: Faults | None = None,
-        state_file: str | Path | None = None,
+        state_file: str | os.PathLike[str] | None = None,
     ) -> None:
         self.initial_config = replace(config or DevcloudConfig())
         self.config = replace(self.initial_config)

@@ -24,11 +24,12 @@ SEED_IMAGES: list[dict[str, Any]] = [
     {
         "name": "Ubuntu 24.04.1",
         "min_disk": 4,
+        "min_ram": 1024,
         "properties": {"os_admin_user": "ubuntu", "os_distro": "ubuntu", "os_version": "24.04"},
     },
     {
         "name": "Debian 12.5",
-        "min_disk": 2,
+        "min_disk": 0,
         "properties": {"os_distro": "debian", "os_version": "12"},
     },
 ]
@@ -61,7 +62,9 @@ def seeded_store(identity: Identity | None = None, now: float | None = None) -> 
     store = Store(ident)
     ts = time.time() if now is None else now
     for index, spec in enumerate(SEED_IMAGES):
-        add_image(store, spec, created=ts - 86400 + index, image_id=stable_id("image", spec["name"]))
+        add_image(
+            store, spec, created=ts - 86400 + index, image_id=stable_id("image", spec["name"])
+        )
     for flavor_id, name, vcpus, ram, disk in SEED_FLAVORS:
         store.flavors[flavor_id] = Flavor(id=flavor_id, name=name, vcpus=vcpus, ram=ram, disk=disk)
     add_network(store, "private", "10.0.0.0/24", external=False, now=ts)

@@ -194,11 +194,19 @@ class Store:
         if fip.port_id:
             self.fip_by_port[fip.port_id] = fip.id
 
-    def associate_fip(self, fip: FloatingIP, port: Port | None, fixed_ip: str | None) -> None:
+    def associate_fip(
+        self,
+        fip: FloatingIP,
+        port: Port | None,
+        fixed_ip: str | None,
+        router_id: str | None = None,
+    ) -> None:
+        """Point ``fip`` at ``port``/``fixed_ip`` via ``router_id`` (None: disassociate)."""
         if fip.port_id and self.fip_by_port.get(fip.port_id) == fip.id:
             del self.fip_by_port[fip.port_id]
         fip.port_id = port.id if port else None
         fip.fixed_ip_address = fixed_ip if port else None
+        fip.router_id = router_id if port else None
         if port is not None:
             self.fip_by_port[port.id] = fip.id
 

@@ -14,16 +14,13 @@ from dataclasses import dataclass
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
-from prefect.client.schemas.objects import TaskRun
-from prefect.states import State
-from prefect.tasks import Task
 
 from slices_bi.catalog.db import session_scope
 from slices_bi.catalog.sync import SyncReport, lock_catalog_sync, sync_flavors, sync_images
 from slices_bi.catalog.types import utcnow
 from slices_bi.deployments.names import CATALOG_SYNC_FLOW
+from slices_bi.flows.common import cloud_task_options
 from slices_bi.openstack.connection import connect
-from slices_bi.openstack.errors import is_transient
 from slices_bi.openstack.images import CloudFlavor, CloudImage, list_flavors, list_images
 from slices_bi.settings import Settings, get_settings
 
@@ -84,29 +81,13 @@ def run_catalog_sync(settings: Settings | None = None) -> SyncReport:
     return report
 
 
-def retry_if_transient(task: Task[..., object], task_run: TaskRun, state: State) -> bool:
-    """Prefect `retry_condition_fn`: retry only when the task failed on a transient cloud error."""
-    try:
-        state.result()
-    except Exception as exc:
-        return is_transient(exc)
-    return False
-
-
-@task(
-    name="list-cloud-catalog",
-    retries=3,
-    retry_delay_seconds=[2, 10, 30],
-    retry_jitter_factor=0.5,
-    retry_condition_fn=retry_if_transient,
-    cache_policy=NO_CACHE,
-)
+@task(name="list-cloud-catalog", **cloud_task_options())
 def list_cloud_catalog() -> CloudCatalog:
     """List the cloud's images and flavors (retried on transient cloud errors)."""
     return fetch_cloud_catalog()
 
 
-@task(name="update-catalog", cache_policy=NO_CACHE)
+@task(name="update-catalog", cache_policy=NO_CACHE, persist_result=False)
 def update_catalog(catalog: CloudCatalog) -> SyncReport:
     """Apply the listing to the catalog database (one transaction)."""
     return apply_cloud_catalog(catalog)

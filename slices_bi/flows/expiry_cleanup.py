@@ -28,101 +28,30 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
-from pydantic import BaseModel, Field
 
 from slices_bi.catalog import reconcile
 from slices_bi.catalog.db import session_scope
 from slices_bi.catalog.deletion import request_deletion
 from slices_bi.catalog.errors import CatalogError
+from slices_bi.catalog.reconcile import (
+    EXAMPLES,
+    CleanupReport,
+    DeletionSummary,
+    ReconcileSummary,
+)
 from slices_bi.catalog.repository import LIVE_RESOURCE_STATUSES
 from slices_bi.catalog.types import utcnow
 from slices_bi.deployments.launcher import Launcher, get_launcher
 from slices_bi.deployments.names import EXPIRY_CLEANUP_FLOW
-from slices_bi.flows.catalog_sync import retry_if_transient
+from slices_bi.flows.common import cloud_task_options
 from slices_bi.openstack import compute
 from slices_bi.openstack.connection import connect
+from slices_bi.openstack.errors import CloudError
 from slices_bi.settings import Settings, get_settings
 
 REPORT_ARTIFACT_KEY = "expiry-cleanup-report"
-EXAMPLES = 10
 Log = logging.Logger | logging.LoggerAdapter[Any]
 _module_logger = logging.getLogger(__name__)
-
-
-class DeletionSummary(BaseModel):
-    """Step 1: deletions of expired resources."""
-
-    open_before: int = 0
-    started: int = 0
-    not_submitted: int = 0  # task created, Prefect unreachable: the sweep submits it later
-    errors: int = 0
-    more_waiting: bool = False  # more expired resources than the budget allowed
-    resource_ids: list[str] = Field(default_factory=list)
-
-
-class ReconcileSummary(BaseModel):
-    """Steps 2 and 3: the site's servers against the catalog."""
-
-    site_servers: int = 0
-    leaks_removed: int = 0
-    leaks_in_grace: int = 0
-    leaks_held: int = 0  # not removed: empty catalog or per-run cap
-    vanished_marked: int = 0
-    removed_server_ids: list[str] = Field(default_factory=list)
-    vanished_resource_ids: list[str] = Field(default_factory=list)
-
-
-class CleanupReport(BaseModel):
-    """The result of one expiry-cleanup run (flow result, artifact, CLI output)."""
-
-    started_at: datetime = Field(default_factory=utcnow)
-    duration_seconds: float = 0.0
-    deletions: DeletionSummary = Field(default_factory=DeletionSummary)
-    reconcile: ReconcileSummary = Field(default_factory=ReconcileSummary)
-    reconcile_error: str | None = None
-
-    def summary(self) -> str:
-        """One line for logs and the CLI."""
-        d, r = self.deletions, self.reconcile
-        text = (
-            f"{d.started} deletion(s) started ({d.open_before} open before, "
-            f"{d.not_submitted} not yet submitted, {d.errors} error(s)"
-            f"{', more waiting' if d.more_waiting else ''}); "
-            f"{r.leaks_removed} leaked server(s) removed ({r.leaks_in_grace} in grace, "
-            f"{r.leaks_held} held); {r.vanished_marked} vanished server(s) marked"
-        )
-        return text + (
-            f"; reconcile failed: {self.reconcile_error}" if self.reconcile_error else ""
-        )
-
-    def to_markdown(self) -> str:
-        """The summary artifact of a run."""
-        d, r = self.deletions, self.reconcile
-        rows = [
-            ("deletions started", d.started, d.resource_ids),
-            ("  of which not yet submitted to Prefect", d.not_submitted, []),
-            ("deletion requests refused", d.errors, []),
-            ("leaked servers removed", r.leaks_removed, r.removed_server_ids),
-            ("leaked servers still in grace", r.leaks_in_grace, []),
-            ("leaked servers held back", r.leaks_held, []),
-            ("vanished servers marked failed", r.vanished_marked, r.vanished_resource_ids),
-        ]
-        lines = [
-            f"# Expiry cleanup {self.started_at:%Y-%m-%d %H:%M:%S} UTC",
-            "",
-            "| | count | ids (first few) |",
-            "|---|---:|---|",
-        ]
-        lines += [f"| {label} | {n} | {', '.join(ids)} |" for label, n, ids in rows]
-        lines += [
-            "",
-            f"{d.open_before} delete task(s) were open; the site has {r.site_servers} server(s).",
-        ]
-        if d.more_waiting:
-            lines.append("More expired resources wait for a free deletion slot.")
-        if self.reconcile_error:
-            lines.append(f"Reconciliation failed: {self.reconcile_error}")
-        return "\n".join(lines) + "\n"
 
 
 def start_expired_deletions(
@@ -193,7 +122,14 @@ def reconcile_cloud(settings: Settings, logger: Log = _module_logger) -> Reconci
         if catalog_empty or summary.leaks_removed >= settings.expiry_cleanup_max_deletions:
             summary.leaks_held += 1
             continue
-        compute.delete_server(conn, server.id, ignore_missing=True)
+        try:
+            compute.delete_server(conn, server.id, ignore_missing=True)
+        except CloudError as exc:
+            if exc.transient:
+                raise  # the whole step is retried; what was done is done
+            summary.leak_errors += 1  # e.g. a locked server: the others still go
+            logger.warning("leaked server not deleted server_id=%s: %s", server.id, exc)
+            continue
         summary.leaks_removed += 1
         if len(summary.removed_server_ids) < EXAMPLES:
             summary.removed_server_ids.append(server.id)
@@ -243,20 +179,13 @@ def run_expiry_cleanup(
     return report
 
 
-@task(name="start-expired-deletions", cache_policy=NO_CACHE)
+@task(name="start-expired-deletions", cache_policy=NO_CACHE, persist_result=False)
 def expired_deletions() -> DeletionSummary:
     """Start delete-resource runs for expired resources, within the open-deletion budget."""
     return start_expired_deletions(get_settings(), get_launcher(), get_run_logger())
 
 
-@task(
-    name="reconcile-cloud",
-    retries=2,
-    retry_delay_seconds=[5, 20],
-    retry_jitter_factor=0.5,
-    retry_condition_fn=retry_if_transient,
-    cache_policy=NO_CACHE,
-)
+@task(name="reconcile-cloud", **cloud_task_options())
 def reconcile_site() -> ReconcileSummary:
     """Remove leaked servers of this site; mark active resources whose server vanished."""
     return reconcile_cloud(get_settings(), get_run_logger())

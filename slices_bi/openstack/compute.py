@@ -56,62 +56,6 @@ def is_site_server(server: Server, site_id: str, resource_id: str | None = None)
     return server.name == resource_id and meta.get(META_RESOURCE) == resource_id
 
 
-# --- boot sources ------------------------------------------------------------------------
-
-
-def resolve_image(conn: Connection, location: str, *, label: str, image_id: str) -> str:
-    """The Glance image id for `location` (an image id or name) of catalog image `image_id`.
-
-    Raises `NotFoundError` (reason ImageNotFound) when the image is missing or not active,
-    `AmbiguousError` when several images carry that name.
-    """
-    with cloud_call(image_id=image_id, location=location):
-        try:
-            image = conn.image.find_image(location, ignore_missing=False)
-        except sdk_exc.NotFoundException:
-            image = None
-        except sdk_exc.DuplicateResource:
-            raise errors.AmbiguousError(
-                f"several images in the cloud are named '{location}' (catalog image "
-                f"'{label}', id {image_id}); an operator must set an image id as its location",
-                reason=errors.IMAGE_AMBIGUOUS,
-            ) from None
-    if image is None or (image.status and image.status != "active"):
-        state = "is not in the cloud any more" if image is None else f"is {image.status}"
-        raise NotFoundError(
-            f"image '{label}' (id {image_id}, cloud image '{location}') {state}",
-            reason=errors.IMAGE_NOT_FOUND,
-            image_id=image_id,
-        )
-    return str(image.id)
-
-
-def resolve_flavor(conn: Connection, location: str, *, label: str, flavor_id: str) -> str:
-    """The Nova flavor id for `location` (a flavor id or name) of catalog flavor `flavor_id`.
-
-    Raises `NotFoundError` (reason FlavorNotFound) or `AmbiguousError`.
-    """
-    with cloud_call(flavor_id=flavor_id, location=location):
-        try:
-            flavor = conn.compute.find_flavor(location, ignore_missing=False)
-        except sdk_exc.NotFoundException:
-            flavor = None
-        except sdk_exc.DuplicateResource:
-            raise errors.AmbiguousError(
-                f"several flavors in the cloud are named '{location}' (catalog flavor "
-                f"'{label}', id {flavor_id})",
-                reason=errors.FLAVOR_AMBIGUOUS,
-            ) from None
-    if flavor is None:
-        raise NotFoundError(
-            f"flavor '{label}' (id {flavor_id}, cloud flavor '{location}') is not in the "
-            "cloud any more",
-            reason=errors.FLAVOR_NOT_FOUND,
-            flavor_id=flavor_id,
-        )
-    return str(flavor.id)
-
-
 # --- servers -----------------------------------------------------------------------------
 
 
@@ -140,9 +84,7 @@ def find_servers_for_resource(conn: Connection, resource_id: str, site_id: str) 
     servers whose metadata names this site and resource.
     """
     with cloud_call(resource_id=resource_id):
-        found = conn.compute.servers(
-            name=f"^{re.escape(resource_id)}$", tags=site_tag(site_id)
-        )
+        found = conn.compute.servers(name=f"^{re.escape(resource_id)}$", tags=site_tag(site_id))
         matches = [s for s in found if is_site_server(s, site_id, resource_id)]
     return sorted(matches, key=lambda s: (s.created_at or "", s.id))
 
@@ -162,7 +104,9 @@ def list_site_servers(conn: Connection, site_id: str) -> list[Server]:
     Raises `CloudError`.
     """
     with cloud_call(site_id=site_id):
-        return [s for s in conn.compute.servers(tags=site_tag(site_id)) if is_site_server(s, site_id)]
+        return [
+            s for s in conn.compute.servers(tags=site_tag(site_id)) if is_site_server(s, site_id)
+        ]
 
 
 def create_server(
@@ -329,8 +273,6 @@ __all__ = [
     "get_server",
     "is_site_server",
     "list_site_servers",
-    "resolve_flavor",
-    "resolve_image",
     "server_addresses",
     "site_tag",
     "wait_for_active",

@@ -175,17 +175,20 @@ def translate(exc: BaseException, **ids: str | None) -> CloudError:
 
     A `CloudError` is returned as is (with `ids` added where missing).
     """
-    if isinstance(exc, CloudError):
-        for key, value in ids.items():
-            if value is not None:
-                exc.ids.setdefault(key, value)
-        return exc
+    err = exc if isinstance(exc, CloudError) else _classify(exc)
+    for key, value in ids.items():
+        if value is not None:
+            err.ids.setdefault(key, value)
+    return err
+
+
+def _classify(exc: BaseException) -> CloudError:
     if isinstance(exc, sdk_exc.ResourceFailure):
-        return ServerFailedError(str(exc), **ids)
+        return ServerFailedError(str(exc))
     if isinstance(exc, sdk_exc.ResourceTimeout):
-        return ServerTimeoutError(str(exc), **ids)
+        return ServerTimeoutError(str(exc))
     if isinstance(exc, sdk_exc.DuplicateResource):
-        return AmbiguousError(str(exc), **ids)
+        return AmbiguousError(str(exc))
     status: int | None = None
     if isinstance(exc, sdk_exc.HttpException):
         status = exc.status_code
@@ -194,23 +197,20 @@ def translate(exc: BaseException, **ids: str | None) -> CloudError:
     if is_transient(exc):
         text = _http_details(exc) if status is not None else type(exc).__name__
         return TransientCloudError(
-            f"the cloud did not answer ({status or 'no response'}): {text}",
-            status_code=status,
-            **ids,
+            f"the cloud did not answer ({status or 'no response'}): {text}", status_code=status
         )
+    details = _http_details(exc)
     if status == 404:
-        return NotFoundError(_http_details(exc), status_code=status, reason=NOT_FOUND, **ids)
-    if status in (403, 409, 413) and "quota" in _http_details(exc).lower():
-        return QuotaExceededError(_http_details(exc), status_code=status, **ids)
+        return NotFoundError(details, status_code=status)
+    if status in (403, 409, 413) and "quota" in details.lower():
+        return QuotaExceededError(details, status_code=status)
     if isinstance(exc, (sdk_exc.ConfigException, ksa_exc.MissingRequiredOptions)):
-        return FinalCloudError(f"cloud configuration: {exc}", reason=CLOUD_CONFIG, **ids)
+        return FinalCloudError(f"cloud configuration: {exc}", reason=CLOUD_CONFIG)
     if status is not None:
         return FinalCloudError(
-            f"the cloud refused the request ({status}): {_http_details(exc)}",
-            status_code=status,
-            **ids,
+            f"the cloud refused the request ({status}): {details}", status_code=status
         )
-    return FinalCloudError(f"{type(exc).__name__}: {exc}", **ids)
+    return FinalCloudError(f"{type(exc).__name__}: {exc}")
 
 
 @contextmanager
@@ -221,5 +221,10 @@ def cloud_call(**ids: str | None) -> Iterator[None]:
     except CloudError as exc:
         translate(exc, **ids)
         raise
-    except (sdk_exc.SDKException, ksa_exc.ClientException, requests.RequestException, OSError) as exc:
+    except (
+        sdk_exc.SDKException,
+        ksa_exc.ClientException,
+        requests.RequestException,
+        OSError,
+    ) as exc:
         raise translate(exc, **ids) from exc

@@ -10,6 +10,8 @@ Floating IPs made by slices-bi carry the description `slices-bi <resource id>`
 
 from __future__ import annotations
 
+import uuid
+
 from openstack import exceptions as sdk_exc
 from openstack.connection import Connection
 from openstack.network.v2.floating_ip import FloatingIP
@@ -27,21 +29,35 @@ def floating_ip_description(resource_id: str) -> str:
     return f"{FLOATING_IP_DESCRIPTION_PREFIX}{resource_id}"
 
 
+def _looks_like_id(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
 def find_network(conn: Connection, name_or_id: str) -> Network | None:
     """The network with id or name `name_or_id`, or None.
 
-    Raises `AmbiguousError` (reason NetworkAmbiguous) when several networks carry the name.
+    A UUID-looking value is tried as an id first (one GET); names are looked up with one
+    filtered listing. Raises `AmbiguousError` (reason NetworkAmbiguous) when several
+    networks carry the name.
     """
     with cloud_call(network=name_or_id):
-        try:
-            return conn.network.find_network(name_or_id, ignore_missing=False)
-        except sdk_exc.NotFoundException:
-            return None
-        except sdk_exc.DuplicateResource:
-            raise AmbiguousError(
-                f"several networks are named '{name_or_id}'; ask for one by its id",
-                reason=errors.NETWORK_AMBIGUOUS,
-            ) from None
+        if _looks_like_id(name_or_id):
+            try:
+                return conn.network.get_network(name_or_id)
+            except sdk_exc.NotFoundException:
+                pass
+        matches = [n for n in conn.network.networks(name=name_or_id) if n.name == name_or_id]
+    if len(matches) > 1:
+        raise AmbiguousError(
+            f"{len(matches)} networks are named '{name_or_id}'; ask for one by its id",
+            reason=errors.NETWORK_AMBIGUOUS,
+            network=name_or_id,
+        )
+    return matches[0] if matches else None
 
 
 def resolve_network(conn: Connection, name_or_id: str) -> Network:
@@ -142,9 +158,7 @@ def create_floating_ip_for_server(
         )
 
 
-def delete_floating_ip(
-    conn: Connection, floating_ip_id: str, ignore_missing: bool = True
-) -> bool:
+def delete_floating_ip(conn: Connection, floating_ip_id: str, ignore_missing: bool = True) -> bool:
     """Release `floating_ip_id`; True when it was deleted, False when it was already gone.
 
     Raises `NotFoundError` only when `ignore_missing` is False.

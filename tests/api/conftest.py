@@ -18,7 +18,9 @@ from slices_bi.ids import new_id
 from slices_bi.settings import Settings
 
 ADMIN_ID = "user_dev.slices-bi_admin0000000000000000000000"
-SSH_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGVkAXHpOZ0j3kTnbsSZ5dswJj3lYJ2rkfWSYlN7nnSv alice@laptop"
+SSH_KEY = (
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGVkAXHpOZ0j3kTnbsSZ5dswJj3lYJ2rkfWSYlN7nnSv alice@laptop"
+)
 
 
 @dataclass
@@ -41,7 +43,9 @@ class Tokens:
     def user(self, user_id: str | None = None) -> str:
         return mint_user_token(self.settings, user_id=user_id or self.user_id)
 
-    def experiment(self, experiment_id: str | None = None, days: float = 30, user_id: str | None = None) -> str:
+    def experiment(
+        self, experiment_id: str | None = None, days: float = 30, user_id: str | None = None
+    ) -> str:
         return mint_experiment_token(
             self.settings,
             experiment_id=experiment_id or self.experiment_id,
@@ -72,7 +76,9 @@ def launcher() -> OfflineLauncher:
 
 @pytest.fixture
 def client(db: str, launcher: OfflineLauncher) -> Iterator[TestClient]:
-    with TestClient(create_app(launcher=launcher), base_url=f"http://127.0.0.1{API_PREFIX}") as client:
+    with TestClient(
+        create_app(launcher=launcher), base_url=f"http://127.0.0.1{API_PREFIX}"
+    ) as client:
         yield client
 
 
@@ -88,7 +94,13 @@ def image(session: Session, settings: Settings) -> DiskImage:
 
 @pytest.fixture
 def flavor(session: Session, settings: Settings) -> Flavor:
-    row = Flavor(id=new_id("flavor", settings.site_id), friendly_name="m1.small", vcpus=1, ram_mib=2048, location="m1.small")
+    row = Flavor(
+        id=new_id("flavor", settings.site_id),
+        friendly_name="m1.small",
+        vcpus=1,
+        ram_mib=2048,
+        location="m1.small",
+    )
     session.add(row)
     session.commit()
     return row

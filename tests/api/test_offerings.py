@@ -8,8 +8,19 @@ from sqlmodel import Session, select
 from slices_bi.catalog.models import DiskImage, Flavor, Resource, ResourceStatus
 from tests.api.conftest import bearer
 
-IMAGE = {"friendly_name": "Debian 12", "location": "debian-12", "default_username": "debian", "min_disk_mb": 8192}
-FLAVOR = {"friendly_name": "m1.large", "vcpus": 4, "ram_mib": 8192, "disk_mb": 40960, "location": "m1.large"}
+IMAGE = {
+    "friendly_name": "Debian 12",
+    "location": "debian-12",
+    "default_username": "debian",
+    "min_disk_mb": 8192,
+}
+FLAVOR = {
+    "friendly_name": "m1.large",
+    "vcpus": 4,
+    "ram_mib": 8192,
+    "disk_mb": 40960,
+    "location": "m1.large",
+}
 
 
 @pytest.mark.parametrize(("path", "body"), [("/disk-images", IMAGE), ("/flavors", FLAVOR)])
@@ -24,11 +35,18 @@ class TestAdminWrites:
         assert [e["id"] for e in listed["data"]] == [entry["id"]]
         assert listed["count"] == 1
 
-        patched = client.patch(f"{path}/{entry['id']}", json={"friendly_name": "renamed"}, headers=bearer(tokens.admin()))
+        patched = client.patch(
+            f"{path}/{entry['id']}",
+            json={"friendly_name": "renamed"},
+            headers=bearer(tokens.admin()),
+        )
         assert patched.status_code == 200
         assert patched.json()["friendly_name"] == "renamed"
 
-        assert client.delete(f"{path}/{entry['id']}", headers=bearer(tokens.admin())).status_code == 204
+        assert (
+            client.delete(f"{path}/{entry['id']}", headers=bearer(tokens.admin())).status_code
+            == 204
+        )
         missing = client.get(f"{path}/{entry['id']}", headers=bearer(tokens.user()))
         assert missing.status_code == 404
         assert set(missing.json()) == {"error", "detail"}
@@ -45,13 +63,17 @@ class TestAdminWrites:
         response = client.post(path, json={**body, "surprise": 1}, headers=bearer(tokens.admin()))
         assert response.status_code == 422
         assert "surprise" in response.json()["detail"]
-        response = client.post(path, json={**body, "friendly_name": ""}, headers=bearer(tokens.admin()))
+        response = client.post(
+            path, json={**body, "friendly_name": ""}, headers=bearer(tokens.admin())
+        )
         assert response.status_code == 422
         assert "friendly_name" in response.json()["detail"]
 
     def test_patch_with_null_is_refused(self, client, tokens, path, body):
         entry = client.post(path, json=body, headers=bearer(tokens.admin())).json()
-        response = client.patch(f"{path}/{entry['id']}", json={"friendly_name": None}, headers=bearer(tokens.admin()))
+        response = client.patch(
+            f"{path}/{entry['id']}", json={"friendly_name": None}, headers=bearer(tokens.admin())
+        )
         assert response.status_code == 422
         assert response.json()["error"] == "invalid_null"
 
@@ -69,7 +91,9 @@ def test_hidden_entries_are_listed_for_admins_only(client, tokens, image, sessio
     session.commit()
     assert client.get("/disk-images", headers=bearer(tokens.user())).json()["count"] == 0
     assert client.get(f"/disk-images/{image.id}", headers=bearer(tokens.user())).status_code == 404
-    admin_view = client.get("/disk-images?include_hidden=true", headers=bearer(tokens.admin())).json()
+    admin_view = client.get(
+        "/disk-images?include_hidden=true", headers=bearer(tokens.admin())
+    ).json()
     assert [e["id"] for e in admin_view["data"]] == [image.id]
 
 

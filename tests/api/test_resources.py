@@ -25,11 +25,28 @@ def _post(client, tokens, body, token=None):
 
 
 class TestRequest:
-    def test_accepted_request_is_stored_and_handed_to_prefect(self, client, tokens, image, flavor, session, launcher):
-        body = request_body(image, flavor, tokens, resources=[
-            {"friendly_name": "vm1", "disk_image_id": image.id, "flavor_id": flavor.id, "userdata": "#cloud-config\npackages: [htop]\n"},
-            {"friendly_name": "vm2", "disk_image_id": image.id, "flavor_id": flavor.id, "public_ipv4": True},
-        ])
+    def test_accepted_request_is_stored_and_handed_to_prefect(
+        self, client, tokens, image, flavor, session, launcher
+    ):
+        body = request_body(
+            image,
+            flavor,
+            tokens,
+            resources=[
+                {
+                    "friendly_name": "vm1",
+                    "disk_image_id": image.id,
+                    "flavor_id": flavor.id,
+                    "userdata": "#cloud-config\npackages: [htop]\n",
+                },
+                {
+                    "friendly_name": "vm2",
+                    "disk_image_id": image.id,
+                    "flavor_id": flavor.id,
+                    "public_ipv4": True,
+                },
+            ],
+        )
         response = _post(client, tokens, body)
         assert response.status_code == 200, response.text
         task = response.json()
@@ -39,19 +56,26 @@ class TestRequest:
         assert launcher.submitted == [task["id"]]
 
         rows = {r.friendly_name: r for r in session.exec(select(Resource))}
-        assert rows["vm2"].public_ipv4 and rows["vm1"].status == ResourceStatus.PENDING
+        assert rows["vm2"].public_ipv4
+        assert rows["vm1"].status == ResourceStatus.PENDING
         assert rows["vm1"].network_name == "private"
         payload = session.get(ResourceUserData, rows["vm1"].id).payload
-        assert "packages" in payload and SSH_KEY.split()[1] in payload
+        assert "packages" in payload
+        assert SSH_KEY.split()[1] in payload
 
         listed = client.get("/resources", headers=bearer(tokens.experiment())).json()
         assert sorted(r["friendly_name"] for r in listed["data"]) == ["vm1", "vm2"]
         assert client.get("/resources", headers=bearer(tokens.user())).json()["count"] == 2
         shown = client.get(f"/resources/{rows['vm1'].id}", headers=bearer(tokens.user()))
         assert shown.json()["experiment_id"] == tokens.experiment_id
-        assert client.get(f"/tasks/{task['id']}", headers=bearer(tokens.experiment())).json()["id"] == task["id"]
+        assert (
+            client.get(f"/tasks/{task['id']}", headers=bearer(tokens.experiment())).json()["id"]
+            == task["id"]
+        )
 
-    def test_same_request_id_and_body_returns_the_first_task(self, client, tokens, image, flavor, session):
+    def test_same_request_id_and_body_returns_the_first_task(
+        self, client, tokens, image, flavor, session
+    ):
         body = request_body(image, flavor, tokens)
         first = _post(client, tokens, body).json()
         body["tokens"] = [{"jwt": tokens.user()}]  # a fresh token is still the same request
@@ -60,7 +84,9 @@ class TestRequest:
         assert again.json()["id"] == first["id"]
         assert _count(session) == (1, 1)
 
-    def test_same_request_id_with_another_body_is_a_conflict(self, client, tokens, image, flavor, session):
+    def test_same_request_id_with_another_body_is_a_conflict(
+        self, client, tokens, image, flavor, session
+    ):
         body = request_body(image, flavor, tokens)
         _post(client, tokens, body)
         body["resources"][0]["friendly_name"] = "other"
@@ -82,26 +108,91 @@ def _far() -> str:
 
 
 BAD_BODIES = [
-    ("unknown image", lambda b: b["resources"][0].update(disk_image_id="image_tld-city-bp1_01jdem0000000000000000000000"), 422, "resources[0].disk_image_id"),
-    ("unknown flavor", lambda b: b["resources"][0].update(flavor_id="nope"), 422, "resources[0].flavor_id"),
-    ("expiry in the past", lambda b: b.update(expires_at="2020-01-01T00:00:00Z"), 422, "expires_at"),
-    ("expiry beyond the experiment", lambda b: b.update(expires_at=(datetime.now(UTC) + timedelta(days=45)).isoformat()), 422, "experiment's expiry"),
-    ("expiry without a time zone", lambda b: b.update(expires_at="2030-01-01T00:00:00"), 422, "expires_at"),
-    ("oversized user data", lambda b: b["resources"][0].update(userdata="#!/bin/sh\n" + base64.b64encode(bytes(60000)).decode()), 422, "65535"),
-    ("malformed ssh key", lambda b: b.update(ssh_authorized_keys=["ssh-rsa AAAAnotakey me"]), 422, "ssh_authorized_keys[0]"),
-    ("bad cloud-config", lambda b: b["resources"][0].update(userdata="#cloud-config\n: : :\n  - ["), 422, "resources[0].userdata"),
-    ("bad friendly name", lambda b: b["resources"][0].update(friendly_name="no spaces please"), 422, "resources[0].friendly_name"),
+    (
+        "unknown image",
+        lambda b: b["resources"][0].update(
+            disk_image_id="image_tld-city-bp1_01jdem0000000000000000000000"
+        ),
+        422,
+        "resources[0].disk_image_id",
+    ),
+    (
+        "unknown flavor",
+        lambda b: b["resources"][0].update(flavor_id="nope"),
+        422,
+        "resources[0].flavor_id",
+    ),
+    (
+        "expiry in the past",
+        lambda b: b.update(expires_at="2020-01-01T00:00:00Z"),
+        422,
+        "expires_at",
+    ),
+    (
+        "expiry beyond the experiment",
+        lambda b: b.update(expires_at=(datetime.now(UTC) + timedelta(days=45)).isoformat()),
+        422,
+        "experiment's expiry",
+    ),
+    (
+        "expiry without a time zone",
+        lambda b: b.update(expires_at="2030-01-01T00:00:00"),
+        422,
+        "expires_at",
+    ),
+    (
+        "oversized user data",
+        lambda b: b["resources"][0].update(
+            userdata="#!/bin/sh\n" + base64.b64encode(bytes(60000)).decode()
+        ),
+        422,
+        "65535",
+    ),
+    (
+        "malformed ssh key",
+        lambda b: b.update(ssh_authorized_keys=["ssh-rsa AAAAnotakey me"]),
+        422,
+        "ssh_authorized_keys[0]",
+    ),
+    (
+        "bad cloud-config",
+        lambda b: b["resources"][0].update(userdata="#cloud-config\n: : :\n  - ["),
+        422,
+        "resources[0].userdata",
+    ),
+    (
+        "bad friendly name",
+        lambda b: b["resources"][0].update(friendly_name="no spaces please"),
+        422,
+        "resources[0].friendly_name",
+    ),
     ("missing resources", lambda b: b.pop("resources"), 422, "resources"),
     ("unknown field", lambda b: b.update(colour="blue"), 422, "colour"),
     ("bad request id", lambda b: b.update(request_id="not-a-uuid"), 422, "request_id"),
     ("no user token", lambda b: b.update(tokens=[]), 422, "tokens"),
-    ("forged user token", lambda b: b.update(tokens=[{"jwt": "e30.e30.AAAA"}]), 401, "tokens[0].jwt"),
-    ("two interfaces", lambda b: b["resources"][0].update(network_interfaces=[{"network_name": "a"}, {"network_name": "b"}]), 422, "network_interfaces"),
+    (
+        "forged user token",
+        lambda b: b.update(tokens=[{"jwt": "e30.e30.AAAA"}]),
+        401,
+        "tokens[0].jwt",
+    ),
+    (
+        "two interfaces",
+        lambda b: b["resources"][0].update(
+            network_interfaces=[{"network_name": "a"}, {"network_name": "b"}]
+        ),
+        422,
+        "network_interfaces",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("mutate", "status", "names"), [b[1:] for b in BAD_BODIES], ids=[b[0] for b in BAD_BODIES])
-def test_bad_request_gets_a_4xx_naming_the_field_and_writes_nothing(client, tokens, image, flavor, session, launcher, mutate, status, names):
+@pytest.mark.parametrize(
+    ("mutate", "status", "names"), [b[1:] for b in BAD_BODIES], ids=[b[0] for b in BAD_BODIES]
+)
+def test_bad_request_gets_a_4xx_naming_the_field_and_writes_nothing(
+    client, tokens, image, flavor, session, launcher, mutate, status, names
+):
     body = request_body(image, flavor, tokens)
     mutate(body)
     response = _post(client, tokens, body)
@@ -121,7 +212,11 @@ def test_expiry_beyond_the_site_maximum_is_refused(client, tokens, image, flavor
 
 
 def test_malformed_json_is_a_400(client, tokens):
-    response = client.post("/resources", content=b"{not json", headers={**bearer(tokens.experiment()), "Content-Type": "application/json"})
+    response = client.post(
+        "/resources",
+        content=b"{not json",
+        headers={**bearer(tokens.experiment()), "Content-Type": "application/json"},
+    )
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_json"
 
@@ -142,11 +237,18 @@ class TestTokens:
     def test_another_experiment_cannot_see_or_touch(self, client, tokens, image, flavor):
         task = _post(client, tokens, request_body(image, flavor, tokens)).json()
         resource_id = task["resource_ids"][0]
-        other = tokens.experiment(experiment_id="exp_test_someoneelse", user_id="user_test_someoneelse")
+        other = tokens.experiment(
+            experiment_id="exp_test_someoneelse", user_id="user_test_someoneelse"
+        )
         assert client.get(f"/resources/{resource_id}", headers=bearer(other)).status_code == 403
         assert client.get(f"/tasks/{task['id']}", headers=bearer(other)).status_code == 403
         assert client.delete(f"/resources/{resource_id}", headers=bearer(other)).status_code == 403
-        assert client.patch(f"/resources/{resource_id}", json={"expires_at": _far()}, headers=bearer(other)).status_code == 403
+        assert (
+            client.patch(
+                f"/resources/{resource_id}", json={"expires_at": _far()}, headers=bearer(other)
+            ).status_code
+            == 403
+        )
         assert client.get("/resources", headers=bearer(other)).json()["count"] == 0
 
 
@@ -155,17 +257,36 @@ class TestExtendAndDelete:
         task = _post(client, tokens, request_body(image, flavor, tokens)).json()
         resource_id = task["resource_ids"][0]
         later = (datetime.now(UTC) + timedelta(days=5)).isoformat()
-        response = client.patch(f"/resources/{resource_id}", json={"expires_at": later}, headers=bearer(tokens.experiment()))
+        response = client.patch(
+            f"/resources/{resource_id}",
+            json={"expires_at": later},
+            headers=bearer(tokens.experiment()),
+        )
         assert response.status_code == 200
-        assert datetime.fromisoformat(response.json()["expires_at"]) == datetime.fromisoformat(later)
+        assert datetime.fromisoformat(response.json()["expires_at"]) == datetime.fromisoformat(
+            later
+        )
         earlier = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
-        response = client.patch(f"/resources/{resource_id}", json={"expires_at": earlier}, headers=bearer(tokens.experiment()))
+        response = client.patch(
+            f"/resources/{resource_id}",
+            json={"expires_at": earlier},
+            headers=bearer(tokens.experiment()),
+        )
         assert response.status_code == 422
         assert "only be extended" in response.json()["detail"]
         beyond = (datetime.now(UTC) + timedelta(days=40)).isoformat()
-        assert client.patch(f"/resources/{resource_id}", json={"expires_at": beyond}, headers=bearer(tokens.experiment())).status_code == 422
+        assert (
+            client.patch(
+                f"/resources/{resource_id}",
+                json={"expires_at": beyond},
+                headers=bearer(tokens.experiment()),
+            ).status_code
+            == 422
+        )
 
-    def test_delete_answers_with_one_delete_task(self, client, tokens, image, flavor, launcher, session):
+    def test_delete_answers_with_one_delete_task(
+        self, client, tokens, image, flavor, launcher, session
+    ):
         task = _post(client, tokens, request_body(image, flavor, tokens)).json()
         resource_id = task["resource_ids"][0]
         first = client.delete(f"/resources/{resource_id}", headers=bearer(tokens.experiment()))
@@ -173,7 +294,12 @@ class TestExtendAndDelete:
         assert first.json()["kind"] == "delete"
         again = client.delete(f"/resources/{resource_id}", headers=bearer(tokens.experiment()))
         assert again.json()["id"] == first.json()["id"]
-        assert client.get(f"/resources/{resource_id}", headers=bearer(tokens.experiment())).json()["status"] == "deleting"
+        assert (
+            client.get(f"/resources/{resource_id}", headers=bearer(tokens.experiment())).json()[
+                "status"
+            ]
+            == "deleting"
+        )
         assert launcher.submitted.count(first.json()["id"]) == 2
         assert _count(session) == (1, 2)
 
@@ -182,4 +308,7 @@ class TestExtendAndDelete:
             response = client.get(path, headers=bearer(tokens.experiment()))
             assert response.status_code == 404
             assert set(response.json()) == {"error", "detail"}
-        assert client.delete("/resources/res_nope", headers=bearer(tokens.experiment())).status_code == 404
+        assert (
+            client.delete("/resources/res_nope", headers=bearer(tokens.experiment())).status_code
+            == 404
+        )

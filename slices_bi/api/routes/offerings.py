@@ -38,46 +38,71 @@ HiddenQuery = Query(False, description="Admins only: include hidden entries")
 
 @images.get("", response_model=DiskImagesPublic, summary="List the site's disk images")
 def list_images(
-    session: SessionDep, identity: IdentityDep, settings: SettingsDep, include_hidden: bool = HiddenQuery
+    session: SessionDep,
+    identity: IdentityDep,
+    settings: SettingsDep,
+    include_hidden: bool = HiddenQuery,
 ) -> DiskImagesPublic:
-    rows = repository.list_disk_images(session, include_hidden=include_hidden and is_admin(identity, settings))
+    rows = repository.list_disk_images(
+        session, include_hidden=include_hidden and is_admin(identity, settings)
+    )
     return DiskImagesPublic(data=[DiskImagePublic.model_validate(r) for r in rows], count=len(rows))
 
 
 @images.get("/{image_id}", response_model=DiskImagePublic, summary="Show one disk image")
-def get_image(image_id: str, session: SessionDep, identity: IdentityDep, settings: SettingsDep) -> SQLModel:
+def get_image(
+    image_id: str, session: SessionDep, identity: IdentityDep, settings: SettingsDep
+) -> SQLModel:
     return offerings.get(session, DiskImage, image_id, include_hidden=is_admin(identity, settings))
 
 
-@images.post("", response_model=DiskImagePublic, status_code=status.HTTP_201_CREATED, summary="Add a disk image")
+@images.post(
+    "",
+    response_model=DiskImagePublic,
+    status_code=status.HTTP_201_CREATED,
+    summary="Add a disk image",
+)
 def create_image(body: DiskImageCreate, session: SessionDep, _: AdminDep) -> SQLModel:
     return offerings.create(session, DiskImage, body)
 
 
 @images.patch("/{image_id}", response_model=DiskImagePublic, summary="Edit a disk image")
-def update_image(image_id: str, body: DiskImageUpdate, session: SessionDep, _: AdminDep) -> SQLModel:
+def update_image(
+    image_id: str, body: DiskImageUpdate, session: SessionDep, _: AdminDep
+) -> SQLModel:
     return offerings.update(session, DiskImage, image_id, body)
 
 
-@images.delete("/{image_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Remove an unused disk image")
+@images.delete(
+    "/{image_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Remove an unused disk image"
+)
 def delete_image(image_id: str, session: SessionDep, _: AdminDep) -> None:
     offerings.delete(session, DiskImage, image_id)
 
 
 @flavors.get("", response_model=FlavorsPublic, summary="List the site's flavors")
 def list_flavors(
-    session: SessionDep, identity: IdentityDep, settings: SettingsDep, include_hidden: bool = HiddenQuery
+    session: SessionDep,
+    identity: IdentityDep,
+    settings: SettingsDep,
+    include_hidden: bool = HiddenQuery,
 ) -> FlavorsPublic:
-    rows = repository.list_flavors(session, include_hidden=include_hidden and is_admin(identity, settings))
+    rows = repository.list_flavors(
+        session, include_hidden=include_hidden and is_admin(identity, settings)
+    )
     return FlavorsPublic(data=[FlavorPublic.model_validate(r) for r in rows], count=len(rows))
 
 
 @flavors.get("/{flavor_id}", response_model=FlavorPublic, summary="Show one flavor")
-def get_flavor(flavor_id: str, session: SessionDep, identity: IdentityDep, settings: SettingsDep) -> SQLModel:
+def get_flavor(
+    flavor_id: str, session: SessionDep, identity: IdentityDep, settings: SettingsDep
+) -> SQLModel:
     return offerings.get(session, Flavor, flavor_id, include_hidden=is_admin(identity, settings))
 
 
-@flavors.post("", response_model=FlavorPublic, status_code=status.HTTP_201_CREATED, summary="Add a flavor")
+@flavors.post(
+    "", response_model=FlavorPublic, status_code=status.HTTP_201_CREATED, summary="Add a flavor"
+)
 def create_flavor(body: FlavorCreate, session: SessionDep, _: AdminDep) -> SQLModel:
     return offerings.create(session, Flavor, body)
 
@@ -87,6 +112,8 @@ def update_flavor(flavor_id: str, body: FlavorUpdate, session: SessionDep, _: Ad
     return offerings.update(session, Flavor, flavor_id, body)
 
 
-@flavors.delete("/{flavor_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Remove an unused flavor")
+@flavors.delete(
+    "/{flavor_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Remove an unused flavor"
+)
 def delete_flavor(flavor_id: str, session: SessionDep, _: AdminDep) -> None:
     offerings.delete(session, Flavor, flavor_id)

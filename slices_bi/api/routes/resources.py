@@ -33,7 +33,9 @@ router = APIRouter(
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     409: {"description": "request_id reused with another body, or friendly name taken"},
-    422: {"description": "A rule is broken: unknown image/flavor/network, expiry, user data, SSH key"},
+    422: {
+        "description": "A rule is broken: unknown image/flavor/network, expiry, user data, SSH key"
+    },
 }
 
 
@@ -69,7 +71,9 @@ def _submit_later(task: Task, background: BackgroundTasks, launcher: LauncherDep
         background.add_task(submit_task, task.id, launcher)
 
 
-@router.post("", response_model=TaskPublic, responses=_ERRORS, summary="Request VMs for the experiment")
+@router.post(
+    "", response_model=TaskPublic, responses=_ERRORS, summary="Request VMs for the experiment"
+)
 def request_resources(
     body: ResourcesRequest,
     experiment: ExperimentDep,
@@ -101,16 +105,22 @@ def list_resources(
             session, experiment_id=identity.experiment_id, include_deleted=include_deleted
         )
     else:
-        rows = repository.list_resources(session, user_id=identity.user_id, include_deleted=include_deleted)
+        rows = repository.list_resources(
+            session, user_id=identity.user_id, include_deleted=include_deleted
+        )
     return ResourcesPublic(data=[ResourcePublic.model_validate(r) for r in rows], count=len(rows))
 
 
 @router.get("/{resource_id}", response_model=ResourcePublic, summary="Show one resource")
 def get_resource(resource_id: str, session: SessionDep, identity: IdentityDep) -> Resource:
-    return _visible(resources.get_resource_of(session, resource_id=resource_id, experiment_id=None), identity)
+    return _visible(
+        resources.get_resource_of(session, resource_id=resource_id, experiment_id=None), identity
+    )
 
 
-@router.patch("/{resource_id}", response_model=ResourcePublic, responses=_ERRORS, summary="Extend a resource")
+@router.patch(
+    "/{resource_id}", response_model=ResourcePublic, responses=_ERRORS, summary="Extend a resource"
+)
 def extend_resource(
     resource_id: str, body: ResourceExtension, session: SessionDep, experiment: ExperimentDep
 ) -> Resource:
@@ -130,7 +140,9 @@ def delete_resource(
     background: BackgroundTasks,
 ) -> Task:
     """Start the deletion; answers with the delete task (the same one while it runs)."""
-    resources.get_resource_of(session, resource_id=resource_id, experiment_id=experiment.experiment_id)
+    resources.get_resource_of(
+        session, resource_id=resource_id, experiment_id=experiment.experiment_id
+    )
     task = deletion.request_deletion(
         session, resource_id=resource_id, user_id=experiment.user_id, launcher=None
     )

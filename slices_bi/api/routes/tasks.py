@@ -13,7 +13,10 @@ from slices_bi.catalog.models import Task, TaskPublic
 router = APIRouter(
     prefix="/tasks",
     tags=["tasks"],
-    responses={401: {"description": "Missing or invalid token"}, 404: {"description": "No such task"}},
+    responses={
+        401: {"description": "Missing or invalid token"},
+        404: {"description": "No such task"},
+    },
 )
 
 

@@ -1,0 +1,31 @@
+"""Hundreds of servers stay cheap: lazy status, index lookups."""
+
+import time
+
+from openstack.connection import Connection
+
+from slices_bi.devcloud.server import DevcloudServer
+
+
+def test_hundreds_of_servers(dc: DevcloudServer, conn: Connection, image_id: str) -> None:
+    net = conn.network.create_network(name="big")
+    conn.network.create_subnet(network_id=net.id, cidr="10.20.0.0/22", ip_version=4)
+    dc.set_boot_delay(1000)  # all of them stay in BUILD: nothing runs per server meanwhile
+    first = conn.compute.create_server(
+        name="many", image_id=image_id, flavor_id="1", networks=[{"uuid": net.id}], max_count=300
+    )
+    start = time.monotonic()
+    servers = list(conn.compute.servers())
+    list_seconds = time.monotonic() - start
+    assert len(servers) == 300
+    assert {s.status for s in servers} == {"BUILD"}
+    assert len({s.addresses["big"][0]["addr"] for s in servers}) == 300
+    start = time.monotonic()
+    for _ in range(50):
+        conn.compute.get_server(first.id)
+    get_seconds = (time.monotonic() - start) / 50
+    assert list_seconds < 2.0
+    assert get_seconds < 0.05
+    (port,) = conn.network.ports(device_id=first.id)
+    assert port.status == "DOWN"  # not booted yet
+    assert conn.compute.get_limits().absolute.instances_used == 300

@@ -1,0 +1,273 @@
+"""provision-resources against devcloud, the catalog database and a real Prefect server."""
+
+from __future__ import annotations
+
+import base64
+import time
+from typing import Any
+
+import pytest
+from openstack.connection import Connection
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import (
+    ArtifactFilter,
+    ArtifactFilterFlowRunId,
+    LogFilter,
+    LogFilterFlowRunId,
+)
+from prefect.logging.handlers import APILogHandler
+from prefect.states import State
+
+from slices_bi.catalog import lifecycle
+from slices_bi.catalog.models import ResourceStatus, TaskStatus
+from slices_bi.flows.provision import provision_resources
+from slices_bi.openstack import compute
+from slices_bi.settings import get_settings
+from tests.flows.helpers import (
+    SECRET,
+    USER_DATA,
+    all_floating_ips,
+    all_servers,
+    make_provision_task,
+    resource_row,
+    servers_named,
+    task_row,
+    user_data_row,
+)
+
+SITE = "tld-city-bp1"
+
+
+def run(task_id: str) -> State[Any]:
+    return provision_resources(task_id=task_id, return_state=True)
+
+
+def flow_run_id(state: State[Any]) -> Any:
+    return state.state_details.flow_run_id
+
+
+def assert_failed_and_clean(state: State[Any], made: Any, conn: Connection, reason: str) -> Any:
+    """The run Failed, the task failed naming the resource, nothing left in the cloud."""
+    assert state.is_failed()
+    task = task_row(made.task_id)
+    assert task.status == TaskStatus.FAILED
+    assert made.resource_id in task.message
+    assert reason in task.message
+    row = resource_row(made.resource_id)
+    assert (row.status, row.status_reason) == (ResourceStatus.FAILED, reason)
+    assert user_data_row(made.resource_id) is None
+    assert servers_named(conn, made.resource_id) == []
+    assert all_floating_ips(conn) == []
+    return row
+
+
+def test_happy_path(cloud: Any, conn: Connection) -> None:
+    made = make_provision_task()
+    cloud.reset_counters()
+    started = time.monotonic()
+    state = run(made.task_id)
+    elapsed = time.monotonic() - started
+    calls = cloud.counters()  # the flow's own calls (fresh connection: auth + discovery)
+    assert state.is_completed(), state.message
+
+    task = task_row(made.task_id)
+    assert (task.status, task.completed) == (TaskStatus.FINISHED, 100)
+    assert task.flow_run_id == str(flow_run_id(state))
+    row = resource_row(made.resource_id)
+    assert row.status == ResourceStatus.ACTIVE
+    assert row.private_ipv4
+    assert row.private_ipv4.startswith("10.0.0.")
+    assert row.public_ipv4_address is None
+    assert row.floating_ip_id is None
+    assert user_data_row(made.resource_id) is None
+
+    [server] = servers_named(conn, made.resource_id)
+    assert server.id == row.server_id
+    assert server.status == "ACTIVE"
+    assert server.metadata == {
+        "slices_bi_site": SITE,
+        "slices_bi_resource": made.resource_id,
+        "slices_bi_experiment": made.experiment_id,
+    }
+    assert server.tags == [f"slices-bi-site:{SITE}"]
+    full = conn.compute.get_server(server.id)
+    assert base64.b64decode(full.user_data).decode() == USER_DATA
+
+    with get_client(sync_client=True) as client:
+        flow_run = client.read_flow_run(flow_run_id(state))
+    assert flow_run.name == f"provision-{made.task_id}"
+    assert flow_run.state is not None
+    assert flow_run.state.is_completed()
+    print(f"\none VM: {elapsed:.2f} s, {sum(calls.values())} cloud calls: {calls}")
+    assert calls["POST /compute/v2.1/servers"] == 1
+
+
+def test_public_ipv4_gets_a_floating_ip(cloud: Any, conn: Connection) -> None:
+    made = make_provision_task(public_ipv4=True)
+    state = run(made.task_id)
+    assert state.is_completed(), state.message
+    row = resource_row(made.resource_id)
+    assert row.floating_ip_id
+    assert row.public_ipv4_address
+    [fip] = all_floating_ips(conn)
+    assert (fip.id, fip.floating_ip_address) == (row.floating_ip_id, row.public_ipv4_address)
+    assert fip.description == f"slices-bi {made.resource_id}"
+    ports = list(conn.network.ports(device_id=row.server_id))
+    assert fip.port_id in {p.id for p in ports}
+
+
+def test_transient_5xx_is_retried(cloud: Any, conn: Connection) -> None:
+    made = make_provision_task()
+    cloud.reset_counters()
+    cloud.set_faults(
+        error_count={"compute": 2}, error_status=503, match=r"^POST /compute/v2\.1/servers$"
+    )
+    state = run(made.task_id)
+    assert state.is_completed(), state.message
+    assert cloud.counters()["POST /compute/v2.1/servers"] == 3  # 2 refused + 1 served
+    assert len(servers_named(conn, made.resource_id)) == 1
+    assert resource_row(made.resource_id).status == ResourceStatus.ACTIVE
+
+
+def test_cloud_flapping_on_every_service_is_ridden_out(cloud: Any, conn: Connection) -> None:
+    made = make_provision_task(public_ipv4=True)
+    cloud.set_faults(error_count={"*": 1}, reset_count={"compute": 1, "network": 1})
+    state = run(made.task_id)
+    assert state.is_completed(), state.message
+    assert len(servers_named(conn, made.resource_id)) == 1
+    assert len(all_floating_ips(conn)) == 1
+
+
+def test_server_error_fails_with_fault_and_leaves_nothing(cloud: Any, conn: Connection) -> None:
+    made = make_provision_task(public_ipv4=True)
+    cloud.set_faults(server_error_count=1, server_error_message="No valid host was found. Boom.")
+    state = run(made.task_id)
+    row = assert_failed_and_clean(state, made, conn, "ServerError")
+    assert "No valid host was found. Boom." in row.status_message
+    assert all_servers(conn) == []
+
+
+def test_quota_exhausted_keeps_novas_message(cloud: Any, conn: Connection) -> None:
+    made = make_provision_task()
+    cloud.set_faults(quota={"instances": 0})
+    state = run(made.task_id)
+    row = assert_failed_and_clean(state, made, conn, "QuotaExceeded")
+    assert row.status_message.startswith("Quota exceeded for instances: Requested 1")
+    assert "Quota exceeded for instances" in task_row(made.task_id).message
+
+
+def test_build_timeout_deletes_the_server(
+    cloud: Any, conn: Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SLICES_BI_SERVER_ACTIVE_TIMEOUT_SECONDS", "1")
+    get_settings.cache_clear()
+    cloud.set_boot_delay(30)
+    made = make_provision_task()
+    state = run(made.task_id)
+    row = assert_failed_and_clean(state, made, conn, "ServerBuildTimeout")
+    assert "did not become ACTIVE within 1 s" in row.status_message
+
+
+def test_missing_network(cloud: Any, conn: Connection) -> None:
+    made = make_provision_task(network_name="no-such-net")
+    row = assert_failed_and_clean(run(made.task_id), made, conn, "NetworkNotFound")
+    assert "'no-such-net'" in row.status_message
+
+
+def test_ambiguous_network(cloud: Any, conn: Connection) -> None:
+    conn.network.create_network(name="private")
+    made = make_provision_task()  # default network "private"
+    row = assert_failed_and_clean(run(made.task_id), made, conn, "NetworkAmbiguous")
+    assert "named 'private'" in row.status_message
+
+
+def test_image_gone_from_cloud(cloud: Any, conn: Connection) -> None:
+    made = make_provision_task(image_location="Ubuntu 18.04", image_name="Ubuntu 18.04 LTS")
+    row = assert_failed_and_clean(run(made.task_id), made, conn, "ImageNotFound")
+    assert "image 'Ubuntu 18.04 LTS'" in row.status_message
+    assert "not in the cloud any more" in row.status_message
+
+
+def test_rerun_after_crash_adopts_the_existing_server(cloud: Any, conn: Connection) -> None:
+    made = make_provision_task()
+    # a run that died right after Nova accepted the server, before saving its id
+    lifecycle.start_provisioning(resource_id=made.resource_id)
+    image = conn.image.find_image("Ubuntu 22.04.5")
+    flavor = conn.compute.find_flavor("m1.small")
+    net = conn.network.find_network("private")
+    made_by_hand = compute.create_server(
+        conn,
+        resource_id=made.resource_id,
+        site_id=SITE,
+        experiment_id=made.experiment_id,
+        image_id=image.id,
+        flavor_id=flavor.id,
+        network_id=net.id,
+    )
+    cloud.reset_counters()
+    state = run(made.task_id)
+    assert state.is_completed(), state.message
+    assert cloud.counters().get("POST /compute/v2.1/servers", 0) == 0
+    assert [s.id for s in servers_named(conn, made.resource_id)] == [made_by_hand.id]
+    row = resource_row(made.resource_id)
+    assert (row.status, row.server_id) == (ResourceStatus.ACTIVE, made_by_hand.id)
+    assert user_data_row(made.resource_id) is None
+
+
+def test_running_the_flow_twice_makes_one_server(cloud: Any, conn: Connection) -> None:
+    made = make_provision_task()
+    assert run(made.task_id).is_completed()
+    second = run(made.task_id)
+    assert second.is_completed()
+    assert len(servers_named(conn, made.resource_id)) == 1
+    assert task_row(made.task_id).status == TaskStatus.FINISHED
+
+
+def test_several_resources_one_fails(cloud: Any, conn: Connection) -> None:
+    made = make_provision_task(count=3)
+    cloud.set_faults(server_error_count=1)
+    state = run(made.task_id)
+    assert state.is_failed()
+    rows = [resource_row(rid) for rid in made.resource_ids]
+    failed = [r for r in rows if r.status == ResourceStatus.FAILED]
+    active = [r for r in rows if r.status == ResourceStatus.ACTIVE]
+    assert len(failed) == 1
+    assert len(active) == 2
+    task = task_row(made.task_id)
+    assert task.status == TaskStatus.FAILED
+    assert task.message.startswith("1 of 3 resource(s) failed")
+    assert failed[0].id in task.message
+    assert active[0].id not in task.message
+    assert sorted(s.name for s in all_servers(conn)) == sorted(r.id for r in active)
+
+
+def test_resource_deleted_before_the_run_is_left_to_delete(cloud: Any, conn: Connection) -> None:
+    made = make_provision_task()
+    lifecycle.mark_resource_deleting(resource_id=made.resource_id)
+    state = run(made.task_id)
+    assert state.is_completed()
+    assert all_servers(conn) == []
+    assert resource_row(made.resource_id).status == ResourceStatus.DELETING
+
+
+def test_user_data_never_in_parameters_logs_or_artifacts(cloud: Any, conn: Connection) -> None:
+    made = make_provision_task(count=2, public_ipv4=True)
+    cloud.set_faults(quota={"instances": 1})  # one fails: error paths log too
+    state = run(made.task_id)
+    assert state.is_failed()
+    APILogHandler().flush()
+    run_id = flow_run_id(state)
+    with get_client(sync_client=True) as client:
+        flow_run = client.read_flow_run(run_id)
+        logs = client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run_id])))
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run_id]))
+        )
+    assert flow_run.parameters == {"task_id": made.task_id}
+    texts = [log.message for log in logs]
+    assert any("created server" in t for t in texts)  # the logs were really read
+    assert not [t for t in texts if SECRET in t or "chpasswd" in t]
+    assert artifacts, "the progress artifact exists"
+    assert not [a for a in artifacts if SECRET in str(a.data) or SECRET in str(a.description)]
+    assert SECRET not in (flow_run.state.message or "") if flow_run.state else True
+    assert SECRET not in task_row(made.task_id).message
