@@ -86,17 +86,16 @@ def _db(args: argparse.Namespace) -> int:
 def _catalog_sync(_: argparse.Namespace) -> int:
     from slices_bi.catalog.migrate import upgrade
     from slices_bi.flows.catalog_sync import run_catalog_sync
+    from slices_bi.openstack.errors import CloudError
 
     upgrade()
-    report = run_catalog_sync(get_settings())
+    try:
+        report = run_catalog_sync(get_settings())
+    except CloudError as exc:
+        print(f"error: catalog sync failed: {exc}", file=sys.stderr)
+        return 1
     print(report)
     return 0
-
-
-def _devcloud(args: argparse.Namespace) -> int:
-    from slices_bi.devcloud.cli import main
-
-    return main(args.rest)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -133,11 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
         "sync", help="sync images and flavors from OpenStack once"
     ).set_defaults(func=_catalog_sync)
 
-    devcloud = commands.add_parser(
-        "devcloud", help="run the local OpenStack-compatible cloud", add_help=False
-    )
-    devcloud.add_argument("rest", nargs=argparse.REMAINDER)
-    devcloud.set_defaults(func=_devcloud)
+    # Listed for --help only: main() hands `devcloud ...` to devcloud's own parser.
+    commands.add_parser("devcloud", help="run the local OpenStack-compatible cloud", add_help=False)
     return parser
 
 
@@ -146,7 +142,12 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    args = build_parser().parse_args(argv)
+    arguments = sys.argv[1:] if argv is None else argv
+    if arguments[:1] == ["devcloud"]:
+        from slices_bi.devcloud.cli import main as devcloud_main
+
+        return devcloud_main(arguments[1:])
+    args = build_parser().parse_args(arguments)
     code: int = args.func(args)
     return code
 

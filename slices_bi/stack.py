@@ -109,7 +109,7 @@ def run_stack(settings: Settings) -> int:
                     str(clouds),
                 ],
             )
-            stack.wait_http("devcloud", f"http://127.0.0.1:{port}/", 60)
+            stack.wait_http("devcloud", f"http://127.0.0.1:{port}/devcloud", 60)
         stack.start(
             "prefect-server",
             [

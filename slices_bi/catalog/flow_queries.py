@@ -40,6 +40,7 @@ class ResourceView:
     public_ipv4: bool
     status: ResourceStatus
     status_reason: str
+    status_message: str
     server_id: str | None
     floating_ip_id: str | None
 
@@ -80,6 +81,7 @@ def resource_view(resource: Resource) -> ResourceView:
         public_ipv4=resource.public_ipv4,
         status=ResourceStatus(resource.status),
         status_reason=resource.status_reason,
+        status_message=resource.status_message,
         server_id=resource.server_id,
         floating_ip_id=resource.floating_ip_id,
     )

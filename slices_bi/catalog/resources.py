@@ -15,7 +15,9 @@ from slices_bi.catalog import repository
 from slices_bi.catalog.cloudinit import UserDataError, build_payload, check_ssh_key
 from slices_bi.catalog.errors import Conflict, Forbidden, Invalid, NotFound
 from slices_bi.catalog.models import (
+    DiskImage,
     Experiment,
+    Flavor,
     Resource,
     ResourceStatus,
     ResourceUserData,
@@ -193,6 +195,7 @@ def _build_resources(
                 f"{field}.flavor_id: no flavor {spec.flavor_id} in this site's catalog",
                 code="unknown_flavor",
             )
+        _check_fit(image, flavor, field)
         name = spec.friendly_name.lower()
         if name in taken:
             raise Conflict(
@@ -228,6 +231,22 @@ def _build_resources(
         if payload is not None:
             payloads.append(ResourceUserData(resource_id=resource.id, payload=payload))
     return resources, payloads
+
+
+def _check_fit(image: DiskImage, flavor: Flavor, field: str) -> None:
+    # Nova refuses these at boot; saying so now spares a failed task.
+    if flavor.disk_mb and image.min_disk_mb > flavor.disk_mb:
+        raise Invalid(
+            f"{field}.flavor_id: flavor {flavor.friendly_name} has {flavor.disk_mb} MB of disk; "
+            f"image {image.friendly_name} needs at least {image.min_disk_mb} MB",
+            code="flavor_too_small",
+        )
+    if image.min_ram_mib > flavor.ram_mib:
+        raise Invalid(
+            f"{field}.flavor_id: flavor {flavor.friendly_name} has {flavor.ram_mib} MiB of RAM; "
+            f"image {image.friendly_name} needs at least {image.min_ram_mib} MiB",
+            code="flavor_too_small",
+        )
 
 
 def _network_of(

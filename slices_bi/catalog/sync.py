@@ -188,7 +188,7 @@ def _sync_table(
         if row.cloud_id:
             by_cloud.setdefault(row.cloud_id, []).append(row)
     linked: set[str] = set()
-    for row, cloud_id in _links(rows, by_cloud, names):
+    for row, cloud_id in _links(rows, names):
         linked.add(row.id)
         row.cloud_id = cloud_id
         row.updated_at = now
@@ -223,9 +223,7 @@ def _sync_table(
     return counts
 
 
-def _links(
-    rows: Iterable[_Row], by_cloud: dict[str, list[_Row]], names: dict[str, str]
-) -> list[tuple[_Row, str]]:
+def _links(rows: Iterable[_Row], names: dict[str, str]) -> list[tuple[_Row, str]]:
     """(admin row, cloud id) pairs to link: location = a listed id, or a unique listed name."""
     by_name: dict[str, list[str]] = {}
     for cloud_id, name in names.items():

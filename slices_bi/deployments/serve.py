@@ -15,6 +15,7 @@ from slices_bi.settings import Settings, get_settings
 
 def build_deployments(settings: Settings) -> list[Any]:
     """The RunnerDeployments the worker serves: two on demand, two on schedules."""
+    from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
     from prefect.deployments.runner import RunnerDeployment
 
     from slices_bi.flows.catalog_sync import catalog_sync
@@ -37,6 +38,10 @@ def build_deployments(settings: Settings) -> list[Any]:
             expiry_cleanup.to_deployment(
                 name=EXPIRY_CLEANUP_FLOW,
                 interval=settings.expiry_cleanup_interval_seconds,
+                # Overlapping cleanups could together exceed the deletion cap.
+                concurrency_limit=ConcurrencyLimitConfig(
+                    limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW
+                ),
                 tags=["slices-bi", "scheduled"],
             ),
         )

@@ -3,6 +3,19 @@
 Per resource: lookup-catalog -> resolve-network -> create-server -> wait-for-active ->
 record-addresses. The resources of a task go through each step together (one Prefect task
 run per resource, submitted concurrently), so the boot waits of several VMs overlap.
+
+Decisions:
+- The flow takes the task id only; the rest, user data included, comes from the catalog.
+  Only `create_server` reads the user data, and it is dropped once the server exists.
+- No Prefect result persistence or caching: a retried or re-run flow finds the server it
+  made by name/tag/metadata (find-before-create), which also covers a crash between
+  Nova's answer and the saving of the id, where a cache cannot help.
+- Clean-up after a final failure is an explicit `clean-up` task rather than a
+  `transaction()` rollback: it must also delete a floating IP made in the last step, wait
+  (bounded) until the server is gone, and behave the same when run from a hook after a
+  crash or cancellation (`slices_bi.flows.cleanup`).
+- A resource that goes `deleting` meanwhile is left to the delete flow (`Superseded`).
+- Only the Nova create call holds a slot of the global concurrency limit.
 """
 
 from __future__ import annotations
@@ -112,6 +125,7 @@ def create_server(resource_id: str, boot_ids: BootIds, network_id: str) -> str:
             "resource %s: adopting server %s made by an earlier run", resource_id, server_id
         )
     else:
+        user_data = lifecycle.get_user_data(resource_id=resource_id)  # never logged/returned
         with openstack_slot():
             server = compute.create_server(
                 conn,
@@ -121,8 +135,9 @@ def create_server(resource_id: str, boot_ids: BootIds, network_id: str) -> str:
                 image_id=boot_ids.image_id,
                 flavor_id=boot_ids.flavor_id,
                 network_id=network_id,
-                user_data=lifecycle.get_user_data(resource_id=resource_id),
+                user_data=user_data,
             )
+        del user_data
         server_id = str(server.id)
         logger.info("resource %s: created server %s", resource_id, server_id)
     if not lifecycle.record_server_id(resource_id=resource_id, server_id=server_id):
@@ -255,6 +270,13 @@ def provision_resources(task_id: str) -> dict[str, str]:
     for rid in resource_ids:
         status = lifecycle.start_provisioning(resource_id=rid, task_id=task_id)
         if status == ResourceStatus.ACTIVE:
+            tracker.done[rid] = 100
+        elif status == ResourceStatus.FAILED:  # an earlier run gave it up: report, clean
+            row = flow_queries.get_resource_view(rid)
+            tracker.failures[rid] = errors.FinalCloudError(
+                row.status_message if row else "failed earlier",
+                reason=row.status_reason if row and row.status_reason else "Failed",
+            )
             tracker.done[rid] = 100
         elif status != ResourceStatus.PROVISIONING:
             tracker.superseded.add(rid)

@@ -203,6 +203,24 @@ def test_bad_request_gets_a_4xx_naming_the_field_and_writes_nothing(
     assert launcher.submitted == []
 
 
+def test_image_too_big_for_the_flavor_is_refused(client, tokens, image, flavor, session):
+    image.min_disk_mb = 20480
+    flavor.disk_mb = 10240
+    session.add_all([image, flavor])
+    session.commit()
+    response = _post(client, tokens, request_body(image, flavor, tokens))
+    assert response.status_code == 422
+    assert response.json()["error"] == "flavor_too_small"
+    assert "20480 MB" in response.json()["detail"]
+    image.min_disk_mb, image.min_ram_mib = 0, 4096
+    session.add(image)
+    session.commit()
+    response = _post(client, tokens, request_body(image, flavor, tokens))
+    assert response.status_code == 422
+    assert "4096 MiB" in response.json()["detail"]
+    assert _count(session) == (0, 0)
+
+
 def test_expiry_beyond_the_site_maximum_is_refused(client, tokens, image, flavor, session):
     body = request_body(image, flavor, tokens, expires_at=_far())
     response = _post(client, tokens, body, token=tokens.experiment(days=400))

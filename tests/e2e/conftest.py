@@ -27,11 +27,18 @@ def _deployments_ready() -> bool:
     return True
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def worker(
     prefect_api_url: str, migrated_database: str, devcloud_server: object, data_dir: Path
 ) -> Iterator[subprocess.Popen[bytes]]:
-    env = dict(os.environ, PREFECT_API_URL=prefect_api_url, PREFECT_RUNNER_POLL_FREQUENCY="1")
+    # Schedules a day apart: the scheduled jobs must not run in the middle of other tests.
+    env = dict(
+        os.environ,
+        PREFECT_API_URL=prefect_api_url,
+        PREFECT_RUNNER_POLL_FREQUENCY="1",
+        SLICES_BI_CATALOG_SYNC_INTERVAL_SECONDS="86400",
+        SLICES_BI_EXPIRY_CLEANUP_INTERVAL_SECONDS="86400",
+    )
     log = (data_dir / "worker.log").open("wb")
     process = subprocess.Popen(
         [str(Path(sys.executable).parent / "slices-bi"), "worker"],

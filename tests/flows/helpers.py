@@ -152,3 +152,18 @@ def all_servers(conn: Connection) -> list[Any]:
 
 def all_floating_ips(conn: Connection) -> list[Any]:
     return list(conn.network.ips())
+
+
+def server_made_by_an_earlier_run(conn: Connection, made: Made, index: int = 0) -> Any:
+    """A server with our name, metadata and tag, as a run that died before saving its id left."""
+    from slices_bi.openstack import boot, compute, network
+
+    return compute.create_server(
+        conn,
+        resource_id=made.resource_ids[index],
+        site_id=get_settings().site_id,
+        experiment_id=made.experiment_id,
+        image_id=boot.resolve_image(conn, "Ubuntu 22.04.5", label="u", image_id="i"),
+        flavor_id=boot.resolve_flavor(conn, "m1.small", label="s", flavor_id="f"),
+        network_id=str(network.resolve_network(conn, "private").id),
+    )

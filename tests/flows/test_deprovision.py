@@ -16,6 +16,7 @@ from tests.flows.helpers import (
     make_delete_task,
     make_provision_task,
     resource_row,
+    server_made_by_an_earlier_run,
     servers_named,
     task_row,
 )
@@ -73,15 +74,7 @@ def test_server_without_saved_id_is_found_and_deleted(cloud: Any, conn: Connecti
     rid = made.resource_id
     lifecycle.start_provisioning(resource_id=rid)
     # a provision run that crashed after Nova accepted the server, before saving its id
-    compute.create_server(
-        conn,
-        resource_id=rid,
-        site_id=SITE,
-        experiment_id=made.experiment_id,
-        image_id=conn.image.find_image("Ubuntu 22.04.5").id,
-        flavor_id=conn.compute.find_flavor("m1.small").id,
-        network_id=conn.network.find_network("private").id,
-    )
+    server_made_by_an_earlier_run(conn, made)
     assert resource_row(rid).server_id is None
     task_id = make_delete_task(rid)
     assert delete_resource(task_id=task_id, return_state=True).is_completed()

@@ -17,7 +17,13 @@ from slices_bi.flows.deprovision import delete_resource
 from slices_bi.flows.provision import provision_resources
 from slices_bi.openstack import compute
 from slices_bi.settings import get_settings
-from tests.flows.helpers import make_provision_task, resource_row, servers_named, task_row
+from tests.flows.helpers import (
+    make_provision_task,
+    resource_row,
+    server_made_by_an_earlier_run,
+    servers_named,
+    task_row,
+)
 
 SITE = "tld-city-bp1"
 
@@ -26,18 +32,6 @@ def flow_run_for(task_id: str | None) -> FlowRun:
     parameters = {"task_id": task_id} if task_id else {}
     return FlowRun(
         id=uuid.uuid4(), name=f"provision-{task_id}", flow_id=uuid.uuid4(), parameters=parameters
-    )
-
-
-def server_for(conn: Connection, made: Any) -> Any:
-    return compute.create_server(
-        conn,
-        resource_id=made.resource_id,
-        site_id=SITE,
-        experiment_id=made.experiment_id,
-        image_id=conn.image.find_image("Ubuntu 22.04.5").id,
-        flavor_id=conn.compute.find_flavor("m1.small").id,
-        network_id=conn.network.find_network("private").id,
     )
 
 
@@ -75,7 +69,7 @@ def test_final_states_carry_the_message(hook: Any, state: Any, status: TaskStatu
 def test_crashed_provision_leaves_no_server(cloud: Any, conn: Connection) -> None:
     made = make_provision_task(public_ipv4=True)
     lifecycle.start_provisioning(resource_id=made.resource_id)
-    server = server_for(conn, made)
+    server = server_made_by_an_earlier_run(conn, made)
     lifecycle.record_server_id(resource_id=made.resource_id, server_id=server.id)
 
     hooks.on_crashed(provision_resources, flow_run_for(made.task_id), Crashed(message="exit -9"))
@@ -93,7 +87,7 @@ def test_cancelled_provision_removes_an_unsaved_server(cloud: Any, conn: Connect
     first, second = made.resource_ids
     lifecycle.start_provisioning(resource_id=first)
     lifecycle.mark_resource_active(resource_id=second, private_ipv4="10.0.0.99")
-    server = server_for(conn, made)  # made for `first`, id never saved
+    server = server_made_by_an_earlier_run(conn, made)  # made for `first`, id never saved
 
     hooks.on_cancellation(provision_resources, flow_run_for(made.task_id), Cancelled())
 

@@ -21,7 +21,6 @@ from prefect.states import State
 from slices_bi.catalog import lifecycle
 from slices_bi.catalog.models import ResourceStatus, TaskStatus
 from slices_bi.flows.provision import provision_resources
-from slices_bi.openstack import compute
 from slices_bi.settings import get_settings
 from tests.flows.helpers import (
     SECRET,
@@ -30,6 +29,7 @@ from tests.flows.helpers import (
     all_servers,
     make_provision_task,
     resource_row,
+    server_made_by_an_earlier_run,
     servers_named,
     task_row,
     user_data_row,
@@ -192,18 +192,7 @@ def test_rerun_after_crash_adopts_the_existing_server(cloud: Any, conn: Connecti
     made = make_provision_task()
     # a run that died right after Nova accepted the server, before saving its id
     lifecycle.start_provisioning(resource_id=made.resource_id)
-    image = conn.image.find_image("Ubuntu 22.04.5")
-    flavor = conn.compute.find_flavor("m1.small")
-    net = conn.network.find_network("private")
-    made_by_hand = compute.create_server(
-        conn,
-        resource_id=made.resource_id,
-        site_id=SITE,
-        experiment_id=made.experiment_id,
-        image_id=image.id,
-        flavor_id=flavor.id,
-        network_id=net.id,
-    )
+    made_by_hand = server_made_by_an_earlier_run(conn, made)
     cloud.reset_counters()
     state = run(made.task_id)
     assert state.is_completed(), state.message
@@ -271,3 +260,18 @@ def test_user_data_never_in_parameters_logs_or_artifacts(cloud: Any, conn: Conne
     assert not [a for a in artifacts if SECRET in str(a.data) or SECRET in str(a.description)]
     assert SECRET not in (flow_run.state.message or "") if flow_run.state else True
     assert SECRET not in task_row(made.task_id).message
+
+
+def test_resource_failed_by_an_earlier_run_fails_the_task(cloud: Any, conn: Connection) -> None:
+    made = make_provision_task(count=2)
+    failed, fine = made.resource_ids
+    lifecycle.start_provisioning(resource_id=failed)
+    server_made_by_an_earlier_run(conn, made, index=0)  # left behind by that run
+    lifecycle.mark_resource_failed(resource_id=failed, reason="ServerError", message="no host")
+    state = run(made.task_id)
+    assert state.is_failed()
+    task = task_row(made.task_id)
+    assert task.message.startswith("1 of 2 resource(s) failed")
+    assert f"{failed} (vm-0): ServerError: no host" in task.message
+    assert resource_row(fine).status == ResourceStatus.ACTIVE
+    assert servers_named(conn, failed) == []  # the clean-up removed the leftover
