@@ -47,9 +47,11 @@ def _worker(_: argparse.Namespace) -> int:
 
 
 def _token(args: argparse.Namespace) -> int:
-    from slices_bi.auth import DevIssuerDisabled, mint_experiment_token, mint_user_token
+    from slices_bi.auth import mint_experiment_token, mint_user_token
 
-    settings = get_settings()
+    # Minting needs only the dev key; whether an API trusts the result is its own setting
+    # (SLICES_BI_DEV_ISSUER, which `up` turns on when no JWKS is configured).
+    settings = get_settings().model_copy(update={"dev_issuer": True})
     try:
         if args.kind == "user":
             token = mint_user_token(
@@ -65,7 +67,7 @@ def _token(args: argparse.Namespace) -> int:
                 user_id=args.user_id or DEV_USER_ID,
                 ttl_seconds=args.ttl or 900,
             )
-    except DevIssuerDisabled as exc:
+    except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(token)
@@ -142,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    for chatty in ("alembic", "httpx"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     arguments = sys.argv[1:] if argv is None else argv
     if arguments[:1] == ["devcloud"]:
         from slices_bi.devcloud.cli import main as devcloud_main

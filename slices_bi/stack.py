@@ -38,12 +38,14 @@ class Stack:
         with log_path.open("ab") as log:
             process = subprocess.Popen(args, env=self.env, stdout=log, stderr=subprocess.STDOUT)
         self.children.append((name, process))
+        print(f"  {name:<14} pid {process.pid:<7} log {log_path}")
         return process
 
     def stop(self) -> None:
-        for name, process in reversed(self.children):
+        for _name, process in reversed(self.children):
             if process.poll() is None:
-                process.send_signal(signal.SIGINT if name == "worker" else signal.SIGTERM)
+                # SIGTERM, not SIGINT: a child of a background job inherits SIGINT ignored.
+                process.terminate()
         deadline = time.monotonic() + 20
         for name, process in reversed(self.children):
             try:
@@ -78,6 +80,10 @@ def _interrupt(*_: object) -> None:
 
 def run_stack(settings: Settings) -> int:
     """Start everything, print where to go, and wait for Ctrl-C."""
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+    # Explicit handlers: started in the background, SIGINT may arrive ignored.
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     stack = Stack(settings)
     env = stack.env
@@ -88,40 +94,22 @@ def run_stack(settings: Settings) -> int:
     env["SLICES_BI_DATA_DIR"] = str(settings.data_dir.resolve())
     if not (settings.jwks_url or settings.jwks_file or settings.oidc_discovery_url):
         env["SLICES_BI_DEV_ISSUER"] = "true"
+        print("No JWKS configured: the dev issuer is on (mint tokens with `slices-bi token`).")
     cli = [str(stack.bin_dir / "slices-bi")]
-    prefect_url = urlsplit(settings.prefect_api_url)
+    prefect = urlsplit(settings.prefect_api_url)
+    print("Starting slices-bi:")
     try:
         if not (settings.cloud or os.environ.get("OS_CLOUD")):
-            clouds = (settings.data_dir / "clouds.yaml").resolve()
-            env.update(OS_CLIENT_CONFIG_FILE=str(clouds), SLICES_BI_CLOUD="devcloud")
+            clouds = str((settings.data_dir / "clouds.yaml").resolve())
+            env.update(OS_CLIENT_CONFIG_FILE=clouds, SLICES_BI_CLOUD="devcloud")
             port = str(settings.devcloud_port)
             boot = str(settings.devcloud_boot_delay_seconds)
-            stack.start(
-                "devcloud",
-                [
-                    *cli,
-                    "devcloud",
-                    "--port",
-                    port,
-                    "--boot-delay",
-                    boot,
-                    "--clouds-yaml",
-                    str(clouds),
-                ],
-            )
+            devcloud_args = ["--port", port, "--boot-delay", boot, "--clouds-yaml", clouds]
+            stack.start("devcloud", [*cli, "devcloud", *devcloud_args])
             stack.wait_http("devcloud", f"http://127.0.0.1:{port}/devcloud", 60)
-        stack.start(
-            "prefect-server",
-            [
-                str(stack.bin_dir / "prefect"),
-                "server",
-                "start",
-                "--host",
-                prefect_url.hostname or "127.0.0.1",
-                "--port",
-                str(prefect_url.port or 4200),
-            ],
-        )
+        host, port = prefect.hostname or "127.0.0.1", str(prefect.port or 4200)
+        prefect_args = ["server", "start", "--host", host, "--port", port]
+        stack.start("prefect-server", [str(stack.bin_dir / "prefect"), *prefect_args])
         stack.wait_http("prefect-server", f"{settings.prefect_api_url}/health", 180)
         subprocess.run([*cli, "db", "upgrade"], env=env, check=True)
         subprocess.run([*cli, "catalog", "sync"], env=env, check=False)
@@ -129,13 +117,16 @@ def run_stack(settings: Settings) -> int:
         stack.start("api", [*cli, "api"])
         api_url = f"http://{settings.api_host}:{settings.api_port}"
         stack.wait_http("api", f"{api_url}/healthz", 60)
-        settings.prefect_api_url.removesuffix("/api")
-        signal.signal(signal.SIGTERM, _interrupt)
+        ui_url = settings.prefect_api_url.removesuffix("/api")
+        print(f"\nslices-bi is up.\n  API       {api_url}/docs\n  Prefect   {ui_url}")
+        print("  Stop with Ctrl-C.")
         while all(process.poll() is None for _, process in stack.children):
             time.sleep(1)
-        [name for name, process in stack.children if process.poll() is not None]
+        dead = [name for name, process in stack.children if process.poll() is not None]
+        print(f"{', '.join(dead)} stopped unexpectedly; stopping the rest (see data/logs).")
         return 1
     except KeyboardInterrupt:
+        print("\nStopping slices-bi...")
         return 0
     finally:
         stack.stop()

@@ -186,8 +186,8 @@ def mark_resource_active(
         if resource is None or resource.status not in _PROVISIONABLE:
             return False
         resource.status = ResourceStatus.ACTIVE
-        resource.status_reason = ""
-        resource.status_message = ""
+        resource.status_reason = "Ready"
+        resource.status_message = f"server {resource.server_id} is ACTIVE"
         resource.private_ipv4 = private_ipv4
         if public_ipv4_address is not None:
             resource.public_ipv4_address = public_ipv4_address

@@ -26,6 +26,15 @@ STEP_WEIGHTS: Final[dict[str, int]] = {
     "record-addresses": 10,
 }
 
+# What the task's `message` says while a step runs.
+STEP_MESSAGES: Final[dict[str, str]] = {
+    "lookup-catalog": "looking up the image and flavor in the cloud",
+    "resolve-network": "resolving the network",
+    "create-server": "creating the server(s)",
+    "wait-for-active": "waiting for the server(s) to become ACTIVE",
+    "record-addresses": "recording addresses",
+}
+
 
 class StepTracker:
     """Step outcomes of every resource, and the progress written to the task row.
@@ -53,6 +62,7 @@ class StepTracker:
 
     def run(self, step: Task[..., Any], calls: dict[str, tuple[Any, ...]]) -> dict[str, Any]:
         """Run `step` for every resource of `calls` concurrently; returns the results."""
+        self.flush(STEP_MESSAGES.get(step.name))
         futures = {rid: step.submit(rid, *args) for rid, args in calls.items()}
         results: dict[str, Any] = {}
         for rid, future in futures.items():
@@ -73,10 +83,10 @@ class StepTracker:
         self.flush()
         return results
 
-    def flush(self) -> None:
+    def flush(self, message: str | None = None) -> None:
         share = sum(self.done.values()) / max(len(self.done), 1)
         completed = min(99, 5 + int(share * 0.95))
-        lifecycle.set_task_progress(task_id=self.task_id, completed=completed)
+        lifecycle.set_task_progress(task_id=self.task_id, completed=completed, message=message)
         if self.artifact_id is not None:
             try:
                 update_progress_artifact(self.artifact_id, progress=float(completed))
