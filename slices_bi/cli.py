@@ -1,4 +1,4 @@
-"""The `slices-bi` command: up | api | worker | token | db | catalog | devcloud."""
+"""The `slices-bi` command: up | api | worker | token | db | catalog | cleanup | devcloud."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import logging
 import os
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from slices_bi.settings import get_settings
@@ -85,19 +86,30 @@ def _db(args: argparse.Namespace) -> int:
     return 0
 
 
-def _catalog_sync(_: argparse.Namespace) -> int:
+def _run_job(job: Callable[[], object], label: str) -> int:
     from slices_bi.catalog.migrate import upgrade
-    from slices_bi.flows.catalog_sync import run_catalog_sync
     from slices_bi.openstack.errors import CloudError
 
     upgrade()
     try:
-        report = run_catalog_sync(get_settings())
+        report = job()
     except CloudError as exc:
-        print(f"error: catalog sync failed: {exc}", file=sys.stderr)
+        print(f"error: {label} failed: {exc}", file=sys.stderr)
         return 1
     print(report)
     return 0
+
+
+def _catalog_sync(_: argparse.Namespace) -> int:
+    from slices_bi.flows.catalog_sync import run_catalog_sync
+
+    return _run_job(lambda: run_catalog_sync(get_settings()), "catalog sync")
+
+
+def _cleanup(_: argparse.Namespace) -> int:
+    from slices_bi.flows.expiry_cleanup import run_expiry_cleanup
+
+    return _run_job(lambda: run_expiry_cleanup(get_settings()), "expiry cleanup")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -134,6 +146,9 @@ def build_parser() -> argparse.ArgumentParser:
         "sync", help="sync images and flavors from OpenStack once"
     ).set_defaults(func=_catalog_sync)
 
+    commands.add_parser(
+        "cleanup", help="delete expired resources and leaked servers once, now"
+    ).set_defaults(func=_cleanup)
     # Listed for --help only: main() hands `devcloud ...` to devcloud's own parser.
     commands.add_parser("devcloud", help="run the local OpenStack-compatible cloud", add_help=False)
     return parser

@@ -7,12 +7,28 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from slices_bi.auth.errors import TokenError
 from slices_bi.catalog.errors import CatalogError
 
 logger = logging.getLogger(__name__)
+
+
+class ErrorBody(BaseModel):
+    """The body of every error answer."""
+
+    error: str
+    detail: str
+
+
+def documented(**descriptions: str) -> dict[int | str, dict[str, object]]:
+    """OpenAPI `responses` for the given statuses (`_401="..."`), all with `ErrorBody`."""
+    return {
+        int(status.lstrip("_")): {"model": ErrorBody, "description": text}
+        for status, text in descriptions.items()
+    }
 
 
 def error_response(

@@ -77,7 +77,22 @@ class DiskImageBase(SQLModel):
 
 
 class DiskImageCreate(DiskImageBase):
-    model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
+    model_config = ConfigDict(  # type: ignore[assignment]
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "friendly_name": "Ubuntu 24.04",
+                    "location": "ubuntu-24.04-server-cloudimg",
+                    "default_username": "ubuntu",
+                    "min_disk_mb": 4096,
+                    "min_ram_mib": 1024,
+                    "short_description": "Ubuntu 24.04 LTS",
+                    "tags": ["ubuntu", "lts"],
+                }
+            ]
+        },
+    )
 
 
 class DiskImageUpdate(SQLModel):
@@ -135,7 +150,21 @@ class FlavorBase(SQLModel):
 
 
 class FlavorCreate(FlavorBase):
-    model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
+    model_config = ConfigDict(  # type: ignore[assignment]
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "friendly_name": "m1.small",
+                    "description": "1 vCPU, 2 GiB RAM, 20 GiB disk",
+                    "vcpus": 1,
+                    "ram_mib": 2048,
+                    "disk_mb": 20480,
+                    "location": "m1.small",
+                }
+            ]
+        },
+    )
 
 
 class FlavorUpdate(SQLModel):

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Query, status
 from sqlmodel import SQLModel
 
 from slices_bi.api.deps import AdminDep, IdentityDep, SessionDep, SettingsDep
+from slices_bi.api.errors import documented
 from slices_bi.auth import is_admin
 from slices_bi.catalog import offerings, repository
 from slices_bi.catalog.models import (
@@ -23,12 +22,13 @@ from slices_bi.catalog.models import (
     FlavorUpdate,
 )
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "Missing or invalid token"},
-    403: {"description": "Not an administrator"},
-    404: {"description": "No such entry"},
-    409: {"description": "In use"},
-}
+ERRORS = documented(
+    _401="Missing or invalid token",
+    _403="Not an administrator",
+    _404="No such entry",
+    _409="In use by resources",
+    _422="Invalid body",
+)
 
 images = APIRouter(prefix="/disk-images", tags=["disk images"], responses=ERRORS)
 flavors = APIRouter(prefix="/flavors", tags=["flavors"], responses=ERRORS)

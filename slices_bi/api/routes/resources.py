@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, BackgroundTasks, Query
 
 from slices_bi.api.deps import (
@@ -14,6 +12,7 @@ from slices_bi.api.deps import (
     SessionDep,
     VerifierDep,
 )
+from slices_bi.api.errors import documented
 from slices_bi.auth import ExperimentIdentity, Identity, TokenError, TokenVerifier
 from slices_bi.catalog import deletion, repository, resources
 from slices_bi.catalog.errors import Forbidden
@@ -24,19 +23,18 @@ from slices_bi.catalog.submission import submit_task
 router = APIRouter(
     prefix="/resources",
     tags=["resources"],
-    responses={
-        401: {"description": "Missing or invalid token"},
-        403: {"description": "Wrong kind of token, or another experiment's resource"},
-        404: {"description": "No such resource"},
-    },
+    responses=documented(
+        _401="Missing or invalid token",
+        _403="Wrong kind of token, or another experiment's resource",
+        _404="No such resource",
+    ),
 )
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    409: {"description": "request_id reused with another body, or friendly name taken"},
-    422: {
-        "description": "A rule is broken: unknown image/flavor/network, expiry, user data, SSH key"
-    },
-}
+_ERRORS = documented(
+    _400="The body is not JSON",
+    _409="request_id reused with another body, or friendly name taken",
+    _422="A rule is broken: unknown image/flavor/network, expiry, user data, SSH key",
+)
 
 
 def _requester(experiment: ExperimentIdentity, user_id: str | None) -> resources.Requester:

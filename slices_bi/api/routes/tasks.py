@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from slices_bi.api.deps import IdentityDep, SessionDep
+from slices_bi.api.errors import documented
 from slices_bi.auth import ExperimentIdentity
 from slices_bi.catalog import repository
 from slices_bi.catalog.errors import Forbidden, NotFound
@@ -13,10 +14,11 @@ from slices_bi.catalog.models import Task, TaskPublic
 router = APIRouter(
     prefix="/tasks",
     tags=["tasks"],
-    responses={
-        401: {"description": "Missing or invalid token"},
-        404: {"description": "No such task"},
-    },
+    responses=documented(
+        _401="Missing or invalid token",
+        _403="Another experiment's task",
+        _404="No such task",
+    ),
 )
 
 
