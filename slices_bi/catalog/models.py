@@ -60,6 +60,19 @@ class TaskKind(StrEnum):
     DELETE = "delete"
 
 
+class OfferingState(SQLModel):
+    """Columns of every offered entry (disk image, flavor): its origin and its changes."""
+
+    # "admin" (made through the API) or "sync" (catalog-sync from OpenStack).
+    origin: str = Field(default="admin", max_length=16)
+    cloud_id: str | None = Field(default=None, index=True, max_length=64)
+    missing_from_cloud: bool = False
+    # Fields an admin set by hand; catalog-sync never overwrites them.
+    admin_fields: list[str] = Field(default_factory=list, sa_type=JSON, nullable=False)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
 # --- disk images -------------------------------------------------------------------------
 
 
@@ -110,18 +123,10 @@ class DiskImageUpdate(SQLModel):
     hidden: bool | None = None
 
 
-class DiskImage(DiskImageBase, table=True):
+class DiskImage(DiskImageBase, OfferingState, table=True):
     __tablename__ = "disk_images"
 
     id: str = Field(primary_key=True, max_length=128)
-    # Where the row comes from: "admin" (API) or "sync" (catalog-sync from OpenStack).
-    origin: str = Field(default="admin", max_length=16)
-    cloud_id: str | None = Field(default=None, index=True, max_length=64)
-    missing_from_cloud: bool = False
-    # Fields an admin set by hand; catalog-sync never overwrites them.
-    admin_fields: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
-    created_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
-    updated_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
 
 
 class DiskImagePublic(DiskImageBase):
@@ -180,16 +185,10 @@ class FlavorUpdate(SQLModel):
     hidden: bool | None = None
 
 
-class Flavor(FlavorBase, table=True):
+class Flavor(FlavorBase, OfferingState, table=True):
     __tablename__ = "flavors"
 
     id: str = Field(primary_key=True, max_length=128)
-    origin: str = Field(default="admin", max_length=16)
-    cloud_id: str | None = Field(default=None, index=True, max_length=64)
-    missing_from_cloud: bool = False
-    admin_fields: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
-    created_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
-    updated_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
 
 
 class FlavorPublic(FlavorBase):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TypeVar
 
 from sqlmodel import Session, SQLModel
@@ -37,6 +38,15 @@ def create(session: Session, model: type[Offering], data: SQLModel) -> Offering:
     session.add(row)
     session.commit()
     return row
+
+
+def list_rows(
+    session: Session, model: type[Offering], *, include_hidden: bool
+) -> Sequence[Offering]:
+    """The offered rows in catalog order (hidden ones too when asked)."""
+    if model is DiskImage:
+        return repository.list_disk_images(session, include_hidden=include_hidden)  # type: ignore[return-value]
+    return repository.list_flavors(session, include_hidden=include_hidden)  # type: ignore[return-value]
 
 
 def get(session: Session, model: type[Offering], row_id: str, *, include_hidden: bool) -> Offering:

@@ -50,15 +50,7 @@ def wait_for_server_gone(resource_id: str, server_ids: list[str]) -> None:
     )
 
 
-@flow(
-    name=DELETE_FLOW,
-    flow_run_name="delete-{task_id}",
-    on_running=[hooks.on_running],
-    on_completion=[hooks.on_completion],
-    on_failure=[hooks.on_failure],
-    on_crashed=[hooks.on_crashed],
-    on_cancellation=[hooks.on_cancellation],
-)
+@flow(name=DELETE_FLOW, flow_run_name="delete-{task_id}", **hooks.TASK_STATE_HOOKS)
 def delete_resource(task_id: str) -> list[str]:
     """Delete the VM(s) of one slices-bi delete task from the site's OpenStack.
 

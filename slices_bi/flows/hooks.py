@@ -128,3 +128,13 @@ def on_crashed(flow: Any, flow_run: FlowRun, state: State[Any]) -> None:
 def on_cancellation(flow: Any, flow_run: FlowRun, state: State[Any]) -> None:
     """Flow hook: the task was cancelled (provision: unfinished resources cleaned up)."""
     sync_task_state(flow, flow_run, state)
+
+
+# The hooks of a task-backed flow: `@flow(name=..., **TASK_STATE_HOOKS)`.
+TASK_STATE_HOOKS: dict[str, Any] = {
+    "on_running": [on_running],
+    "on_completion": [on_completion],
+    "on_failure": [on_failure],
+    "on_crashed": [on_crashed],
+    "on_cancellation": [on_cancellation],
+}

@@ -235,15 +235,7 @@ def _give_up(tracker: StepTracker) -> list[str]:
     return lines
 
 
-@flow(
-    name=PROVISION_FLOW,
-    flow_run_name="provision-{task_id}",
-    on_running=[hooks.on_running],
-    on_completion=[hooks.on_completion],
-    on_failure=[hooks.on_failure],
-    on_crashed=[hooks.on_crashed],
-    on_cancellation=[hooks.on_cancellation],
-)
+@flow(name=PROVISION_FLOW, flow_run_name="provision-{task_id}", **hooks.TASK_STATE_HOOKS)
 def provision_resources(task_id: str) -> dict[str, str]:
     """Provision the VMs of one slices-bi provision task on the site's OpenStack.
 

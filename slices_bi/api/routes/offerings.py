@@ -1,6 +1,12 @@
-"""Routes of the offered disk images and flavors: reads for any token, writes for admins."""
+"""Routes of the offered disk images and flavors: reads for any token, writes for admins.
 
-from __future__ import annotations
+Both resources have the same five routes, built by `offering_router`.
+"""
+
+# No `from __future__ import annotations`: FastAPI reads the body types of the routes
+# built in `offering_router` from their (closure) annotations at definition time.
+
+from typing import Any
 
 from fastapi import APIRouter, Query, status
 from sqlmodel import SQLModel
@@ -8,7 +14,7 @@ from sqlmodel import SQLModel
 from slices_bi.api.deps import AdminDep, IdentityDep, SessionDep, SettingsDep
 from slices_bi.api.errors import documented
 from slices_bi.auth import is_admin
-from slices_bi.catalog import offerings, repository
+from slices_bi.catalog import offerings
 from slices_bi.catalog.models import (
     DiskImage,
     DiskImageCreate,
@@ -30,90 +36,73 @@ ERRORS = documented(
     _422="Invalid body",
 )
 
-images = APIRouter(prefix="/disk-images", tags=["disk images"], responses=ERRORS)
-flavors = APIRouter(prefix="/flavors", tags=["flavors"], responses=ERRORS)
-
 HiddenQuery = Query(False, description="Admins only: include hidden entries")
 
 
-@images.get("", response_model=DiskImagesPublic, summary="List the site's disk images")
-def list_images(
-    session: SessionDep,
-    identity: IdentityDep,
-    settings: SettingsDep,
-    include_hidden: bool = HiddenQuery,
-) -> DiskImagesPublic:
-    rows = repository.list_disk_images(
-        session, include_hidden=include_hidden and is_admin(identity, settings)
+def offering_router(
+    *,
+    model: Any,
+    create: type[SQLModel],
+    update: type[SQLModel],
+    public: type[SQLModel],
+    listing: Any,
+    prefix: str,
+    noun: str,
+) -> APIRouter:
+    """GET (list, one) for any token; POST, PATCH, DELETE for admins."""
+    router = APIRouter(prefix=prefix, tags=[f"{noun}s"], responses=ERRORS)
+
+    @router.get("", response_model=listing, summary=f"List the site's {noun}s")
+    def list_entries(
+        session: SessionDep,
+        identity: IdentityDep,
+        settings: SettingsDep,
+        include_hidden: bool = HiddenQuery,
+    ) -> Any:
+        admin_view = include_hidden and is_admin(identity, settings)
+        rows = offerings.list_rows(session, model, include_hidden=admin_view)
+        return listing(data=[public.model_validate(r) for r in rows], count=len(rows))
+
+    @router.get("/{entry_id}", response_model=public, summary=f"Show one {noun}")
+    def get_entry(
+        entry_id: str, session: SessionDep, identity: IdentityDep, settings: SettingsDep
+    ) -> Any:
+        return offerings.get(session, model, entry_id, include_hidden=is_admin(identity, settings))
+
+    @router.post(
+        "", response_model=public, status_code=status.HTTP_201_CREATED, summary=f"Add a {noun}"
     )
-    return DiskImagesPublic(data=[DiskImagePublic.model_validate(r) for r in rows], count=len(rows))
+    def create_entry(body: create, session: SessionDep, _: AdminDep) -> Any:  # type: ignore[valid-type]
+        return offerings.create(session, model, body)
 
+    @router.patch("/{entry_id}", response_model=public, summary=f"Edit a {noun}")
+    def update_entry(entry_id: str, body: update, session: SessionDep, _: AdminDep) -> Any:  # type: ignore[valid-type]
+        return offerings.update(session, model, entry_id, body)
 
-@images.get("/{image_id}", response_model=DiskImagePublic, summary="Show one disk image")
-def get_image(
-    image_id: str, session: SessionDep, identity: IdentityDep, settings: SettingsDep
-) -> SQLModel:
-    return offerings.get(session, DiskImage, image_id, include_hidden=is_admin(identity, settings))
-
-
-@images.post(
-    "",
-    response_model=DiskImagePublic,
-    status_code=status.HTTP_201_CREATED,
-    summary="Add a disk image",
-)
-def create_image(body: DiskImageCreate, session: SessionDep, _: AdminDep) -> SQLModel:
-    return offerings.create(session, DiskImage, body)
-
-
-@images.patch("/{image_id}", response_model=DiskImagePublic, summary="Edit a disk image")
-def update_image(
-    image_id: str, body: DiskImageUpdate, session: SessionDep, _: AdminDep
-) -> SQLModel:
-    return offerings.update(session, DiskImage, image_id, body)
-
-
-@images.delete(
-    "/{image_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Remove an unused disk image"
-)
-def delete_image(image_id: str, session: SessionDep, _: AdminDep) -> None:
-    offerings.delete(session, DiskImage, image_id)
-
-
-@flavors.get("", response_model=FlavorsPublic, summary="List the site's flavors")
-def list_flavors(
-    session: SessionDep,
-    identity: IdentityDep,
-    settings: SettingsDep,
-    include_hidden: bool = HiddenQuery,
-) -> FlavorsPublic:
-    rows = repository.list_flavors(
-        session, include_hidden=include_hidden and is_admin(identity, settings)
+    @router.delete(
+        "/{entry_id}", status_code=status.HTTP_204_NO_CONTENT, summary=f"Remove an unused {noun}"
     )
-    return FlavorsPublic(data=[FlavorPublic.model_validate(r) for r in rows], count=len(rows))
+    def delete_entry(entry_id: str, session: SessionDep, _: AdminDep) -> None:
+        offerings.delete(session, model, entry_id)
+
+    return router
 
 
-@flavors.get("/{flavor_id}", response_model=FlavorPublic, summary="Show one flavor")
-def get_flavor(
-    flavor_id: str, session: SessionDep, identity: IdentityDep, settings: SettingsDep
-) -> SQLModel:
-    return offerings.get(session, Flavor, flavor_id, include_hidden=is_admin(identity, settings))
-
-
-@flavors.post(
-    "", response_model=FlavorPublic, status_code=status.HTTP_201_CREATED, summary="Add a flavor"
+images = offering_router(
+    model=DiskImage,
+    create=DiskImageCreate,
+    update=DiskImageUpdate,
+    public=DiskImagePublic,
+    listing=DiskImagesPublic,
+    prefix="/disk-images",
+    noun="disk image",
 )
-def create_flavor(body: FlavorCreate, session: SessionDep, _: AdminDep) -> SQLModel:
-    return offerings.create(session, Flavor, body)
-
-
-@flavors.patch("/{flavor_id}", response_model=FlavorPublic, summary="Edit a flavor")
-def update_flavor(flavor_id: str, body: FlavorUpdate, session: SessionDep, _: AdminDep) -> SQLModel:
-    return offerings.update(session, Flavor, flavor_id, body)
-
-
-@flavors.delete(
-    "/{flavor_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Remove an unused flavor"
+flavors = offering_router(
+    model=Flavor,
+    create=FlavorCreate,
+    update=FlavorUpdate,
+    public=FlavorPublic,
+    listing=FlavorsPublic,
+    prefix="/flavors",
+    noun="flavor",
 )
-def delete_flavor(flavor_id: str, session: SessionDep, _: AdminDep) -> None:
-    offerings.delete(session, Flavor, flavor_id)
