@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from slices_bi import __version__
 from slices_bi.api.errors import install_error_handlers
 from slices_bi.api.routes import offerings, resources, tasks
-from slices_bi.catalog.resources import NetworkChecker
+from slices_bi.catalog.rules import NetworkChecker
 from slices_bi.deployments.launcher import Launcher, get_launcher
 from slices_bi.settings import get_settings
 

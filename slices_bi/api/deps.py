@@ -19,7 +19,7 @@ from slices_bi.auth import (
 )
 from slices_bi.catalog.db import get_engine
 from slices_bi.catalog.errors import Forbidden
-from slices_bi.catalog.resources import NetworkChecker
+from slices_bi.catalog.rules import NetworkChecker
 from slices_bi.deployments.launcher import Launcher
 from slices_bi.settings import Settings, get_settings
 

@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from slices_bi.auth.errors import TokenError
@@ -71,6 +72,13 @@ async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
     return error_response(exc.status_code, code, str(exc.detail), getattr(exc, "headers", None))
 
 
+async def _data(_: Request, exc: DataError) -> JSONResponse:
+    # The database refused a value the schema let through (a NUL character on PostgreSQL).
+    return error_response(
+        422, "invalid_value", "a value is not acceptable (for instance it holds a NUL character)"
+    )
+
+
 async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
     logger.error("unexpected error", exc_info=exc)
     return error_response(500, "internal_error", "an unexpected error occurred; it has been logged")
@@ -82,4 +90,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(CatalogError, _catalog)  # type: ignore[arg-type]
     app.add_exception_handler(TokenError, _token)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http)  # type: ignore[arg-type]
+    app.add_exception_handler(DataError, _data)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _unexpected)

@@ -40,6 +40,8 @@ def build_payload(userdata: str | None, ssh_keys: list[str]) -> str | None:
     archive next to a cloud-config part holding the keys.
     """
     text = userdata or ""
+    if "\x00" in text:
+        raise UserDataError("contains a NUL character")
     if not ssh_keys:
         payload = text or None
     elif not text.strip() or text.lstrip().startswith("#cloud-config"):
@@ -60,6 +62,9 @@ def _merge_cloud_config(text: str, ssh_keys: list[str]) -> str:
         document = yaml.safe_load(text) if text.strip() else {}
     except yaml.YAMLError as exc:
         raise UserDataError(f"is not valid #cloud-config YAML ({exc})") from None
+    except (ValueError, TypeError, RecursionError) as exc:
+        # PyYAML raises these for impossible dates, bad explicit tags and deep nesting.
+        raise UserDataError(f"is not usable #cloud-config YAML ({type(exc).__name__})") from None
     document = document or {}
     if not isinstance(document, dict):
         raise UserDataError("#cloud-config user data must be a YAML mapping")

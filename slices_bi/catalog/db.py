@@ -42,10 +42,15 @@ def get_engine(url: str | None = None) -> Engine:
         engine = _engines.get(resolved)
         if engine is None:
             if resolved.startswith("sqlite"):
-                engine = create_engine(resolved, connect_args={"check_same_thread": False})
+                engine = create_engine(
+                    resolved, connect_args={"check_same_thread": False}, hide_parameters=True
+                )
                 event.listen(engine, "connect", _sqlite_pragmas)
             else:
-                engine = create_engine(resolved, pool_pre_ping=True, pool_size=10)
+                # hide_parameters: an error must not carry user data into a log line.
+                engine = create_engine(
+                    resolved, pool_pre_ping=True, pool_size=10, hide_parameters=True
+                )
             _engines[resolved] = engine
         return engine
 

@@ -16,6 +16,9 @@ from sqlmodel import Field, SQLModel
 
 from slices_bi.catalog.types import UTCDateTime, utcnow
 
+# The integer columns are 32-bit on PostgreSQL.
+INT32_MAX = 2**31 - 1
+
 
 def _enum_column(enum: type[StrEnum], index: bool = False) -> Column[str]:
     # VARCHAR holding the values: no native enum type to migrate when a value is added.
@@ -81,8 +84,8 @@ class DiskImageBase(SQLModel):
     cluster_id: str = Field(default="default", max_length=64)
     location: str = Field(min_length=1, max_length=255, description="OpenStack image id or name")
     default_username: str = Field(default="ubuntu", max_length=64)
-    min_disk_mb: int = Field(default=0, ge=0)
-    min_ram_mib: int = Field(default=0, ge=0)
+    min_disk_mb: int = Field(default=0, ge=0, le=INT32_MAX)
+    min_ram_mib: int = Field(default=0, ge=0, le=INT32_MAX)
     short_description: str = Field(default="", max_length=255)
     long_description: str = Field(default="", max_length=4096)
     tags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
@@ -115,8 +118,8 @@ class DiskImageUpdate(SQLModel):
     cluster_id: str | None = Field(default=None, max_length=64)
     location: str | None = Field(default=None, min_length=1, max_length=255)
     default_username: str | None = Field(default=None, max_length=64)
-    min_disk_mb: int | None = Field(default=None, ge=0)
-    min_ram_mib: int | None = Field(default=None, ge=0)
+    min_disk_mb: int | None = Field(default=None, ge=0, le=INT32_MAX)
+    min_ram_mib: int | None = Field(default=None, ge=0, le=INT32_MAX)
     short_description: str | None = Field(default=None, max_length=255)
     long_description: str | None = Field(default=None, max_length=4096)
     tags: list[str] | None = None
@@ -148,8 +151,8 @@ class FlavorBase(SQLModel):
     description: str = Field(default="", max_length=1024)
     flavor_type: str = Field(default="vm", max_length=16)
     vcpus: int = Field(ge=1, le=4096)
-    ram_mib: int = Field(ge=1)
-    disk_mb: int = Field(default=0, ge=0)
+    ram_mib: int = Field(ge=1, le=INT32_MAX)
+    disk_mb: int = Field(default=0, ge=0, le=INT32_MAX)
     location: str = Field(min_length=1, max_length=255, description="OpenStack flavor id or name")
     hidden: bool = False
 
@@ -179,8 +182,8 @@ class FlavorUpdate(SQLModel):
     description: str | None = Field(default=None, max_length=1024)
     flavor_type: str | None = Field(default=None, max_length=16)
     vcpus: int | None = Field(default=None, ge=1, le=4096)
-    ram_mib: int | None = Field(default=None, ge=1)
-    disk_mb: int | None = Field(default=None, ge=0)
+    ram_mib: int | None = Field(default=None, ge=1, le=INT32_MAX)
+    disk_mb: int | None = Field(default=None, ge=0, le=INT32_MAX)
     location: str | None = Field(default=None, min_length=1, max_length=255)
     hidden: bool | None = None
 

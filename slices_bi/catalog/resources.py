@@ -5,19 +5,16 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Protocol
+from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from slices_bi.catalog import repository
-from slices_bi.catalog.cloudinit import UserDataError, build_payload, check_ssh_key
+from slices_bi.catalog import repository, rules
+from slices_bi.catalog.cloudinit import UserDataError, build_payload
 from slices_bi.catalog.errors import Conflict, Forbidden, Invalid, NotFound
 from slices_bi.catalog.models import (
-    DiskImage,
     Experiment,
-    Flavor,
     Resource,
     ResourceStatus,
     ResourceUserData,
@@ -31,14 +28,6 @@ from slices_bi.ids import new_id
 from slices_bi.settings import get_settings
 
 EXTENDABLE = (ResourceStatus.PENDING, ResourceStatus.PROVISIONING, ResourceStatus.ACTIVE)
-
-
-class NetworkChecker(Protocol):
-    """Says whether a network name or id resolves to exactly one network of the cloud."""
-
-    def check(self, name_or_id: str) -> str | None:
-        """None when it resolves; else why not ("missing" or "ambiguous")."""
-        ...
 
 
 @dataclass(frozen=True)
@@ -56,23 +45,51 @@ def request_resources(
     *,
     body: ResourcesRequest,
     requester: Requester,
-    networks: NetworkChecker | None,
+    networks: rules.NetworkChecker | None,
 ) -> Task:
     """The provision task of `body`: new and committed, or the first one of its request_id."""
     request_id = str(body.request_id)
     digest = _request_hash(body)
-    existing = repository.find_task_by_request(
-        session, experiment_id=requester.experiment_id, request_id=request_id
-    )
-    if existing is not None:
-        return _replay(existing, digest)
+    for attempt in range(2):
+        existing = repository.find_task_by_request(
+            session, experiment_id=requester.experiment_id, request_id=request_id
+        )
+        if existing is not None:
+            return _replay(existing, digest)
+        try:
+            return _insert_request(session, body, requester, networks, request_id, digest)
+        except Conflict:
+            # A twin of this request may have committed after the look-up above (its
+            # resources now hold the friendly names): its answer stands.
+            session.rollback()
+            twin = repository.find_task_by_request(
+                session, experiment_id=requester.experiment_id, request_id=request_id
+            )
+            if twin is None:
+                raise
+            return _replay(twin, digest)
+        except IntegrityError:
+            # A concurrent request won a unique key: the same request_id (its answer
+            # stands, found above on the next pass) or a new experiment's row (try again).
+            session.rollback()
+            if attempt == 1:
+                raise
+    raise AssertionError("unreachable")
 
+
+def _insert_request(
+    session: Session,
+    body: ResourcesRequest,
+    requester: Requester,
+    networks: rules.NetworkChecker | None,
+    request_id: str,
+    digest: str,
+) -> Task:
     now = utcnow()
-    check_expiry(body.expires_at, requester.experiment_expires_at, now)
-    keys = _checked_keys(body.ssh_authorized_keys)
+    rules.check_expiry(body.expires_at, requester.experiment_expires_at, now)
+    keys = rules.checked_keys(body.ssh_authorized_keys)
     task_id = new_id("task", get_settings().site_id)
     resources, payloads = _build_resources(session, body, requester, keys, networks, task_id, now)
-
     _upsert_experiment(session, requester, now)
     task = Task(
         id=task_id,
@@ -91,17 +108,7 @@ def request_resources(
     session.add_all(resources)
     session.flush()
     session.add_all(payloads)
-    try:
-        session.commit()
-    except IntegrityError:
-        # The same request_id raced us; its first answer stands.
-        session.rollback()
-        winner = repository.find_task_by_request(
-            session, experiment_id=requester.experiment_id, request_id=request_id
-        )
-        if winner is None:
-            raise
-        return _replay(winner, digest)
+    session.commit()
     return task
 
 
@@ -125,7 +132,7 @@ def extend_resource(
             code="invalid_expires_at",
         )
     now = utcnow()
-    check_expiry(expires_at, requester.experiment_expires_at, now)
+    rules.check_expiry(expires_at, requester.experiment_expires_at, now)
     _upsert_experiment(session, requester, now)
     resource.expires_at = expires_at
     resource.updated_at = now
@@ -144,36 +151,12 @@ def get_resource_of(session: Session, *, resource_id: str, experiment_id: str | 
     return resource
 
 
-def check_expiry(
-    expires_at: datetime, experiment_expires_at: datetime | None, now: datetime
-) -> None:
-    """Raise Invalid unless `expires_at` is in the future and within both limits."""
-    settings = get_settings()
-    if expires_at <= now:
-        raise Invalid(
-            f"expires_at: {expires_at.isoformat()} is in the past", code="invalid_expires_at"
-        )
-    if experiment_expires_at is not None and expires_at > experiment_expires_at:
-        raise Invalid(
-            f"expires_at: {expires_at.isoformat()} is after the experiment's expiry "
-            f"{experiment_expires_at.isoformat()}",
-            code="invalid_expires_at",
-        )
-    limit = now + timedelta(days=settings.max_duration_days)
-    if expires_at > limit:
-        raise Invalid(
-            f"expires_at: {expires_at.isoformat()} is more than {settings.max_duration_days} days "
-            f"away (latest allowed now: {limit.isoformat(timespec='seconds')})",
-            code="invalid_expires_at",
-        )
-
-
 def _build_resources(
     session: Session,
     body: ResourcesRequest,
     requester: Requester,
     keys: list[str],
-    networks: NetworkChecker | None,
+    networks: rules.NetworkChecker | None,
     task_id: str,
     now: datetime,
 ) -> tuple[list[Resource], list[ResourceUserData]]:
@@ -195,7 +178,7 @@ def _build_resources(
                 f"{field}.flavor_id: no flavor {spec.flavor_id} in this site's catalog",
                 code="unknown_flavor",
             )
-        _check_fit(image, flavor, field)
+        rules.check_fit(image, flavor, field)
         name = spec.friendly_name.lower()
         if name in taken:
             raise Conflict(
@@ -204,7 +187,7 @@ def _build_resources(
                 code="duplicate_friendly_name",
             )
         taken.add(name)
-        network = _network_of(spec.network_name, spec.network_interfaces, field, networks)
+        network = rules.network_of(spec.network_name, spec.network_interfaces, field, networks)
         try:
             payload = build_payload(spec.userdata, keys)
         except UserDataError as exc:
@@ -233,56 +216,6 @@ def _build_resources(
     return resources, payloads
 
 
-def _check_fit(image: DiskImage, flavor: Flavor, field: str) -> None:
-    # Nova refuses these at boot; saying so now spares a failed task.
-    if flavor.disk_mb and image.min_disk_mb > flavor.disk_mb:
-        raise Invalid(
-            f"{field}.flavor_id: flavor {flavor.friendly_name} has {flavor.disk_mb} MB of disk; "
-            f"image {image.friendly_name} needs at least {image.min_disk_mb} MB",
-            code="flavor_too_small",
-        )
-    if image.min_ram_mib > flavor.ram_mib:
-        raise Invalid(
-            f"{field}.flavor_id: flavor {flavor.friendly_name} has {flavor.ram_mib} MiB of RAM; "
-            f"image {image.friendly_name} needs at least {image.min_ram_mib} MiB",
-            code="flavor_too_small",
-        )
-
-
-def _network_of(
-    network_name: str | None,
-    interfaces: list | None,  # type: ignore[type-arg]
-    field: str,
-    networks: NetworkChecker | None,
-) -> str:
-    if interfaces:
-        if network_name and network_name != interfaces[0].network_name:
-            raise Invalid(
-                f"{field}.network_interfaces: names network {interfaces[0].network_name!r} "
-                f"but network_name says {network_name!r}",
-                code="conflicting_network",
-            )
-        network_name = interfaces[0].network_name
-    name = network_name or get_settings().default_network
-    problem = networks.check(name) if networks is not None else None
-    if problem is not None:
-        where = "network_name" if network_name else "network_name (site default)"
-        raise Invalid(
-            f"{field}.{where}: network {name!r} is {problem} in the cloud", code="unknown_network"
-        )
-    return name
-
-
-def _checked_keys(keys: list[str]) -> list[str]:
-    checked = []
-    for index, key in enumerate(keys):
-        try:
-            checked.append(check_ssh_key(key))
-        except UserDataError as exc:
-            raise Invalid(f"ssh_authorized_keys[{index}]: {exc}", code="invalid_ssh_key") from None
-    return checked
-
-
 def _request_hash(body: ResourcesRequest) -> str:
     # Tokens are left out: a retry with a freshly minted token is the same request.
     content = body.model_dump(mode="json", exclude={"tokens"})
@@ -303,7 +236,10 @@ def _upsert_experiment(session: Session, requester: Requester, now: datetime) ->
     if experiment is None:
         experiment = Experiment(id=requester.experiment_id)
     experiment.project_id = requester.project_id or experiment.project_id
-    if requester.experiment_expires_at is not None:
-        experiment.expires_at = requester.experiment_expires_at
+    # Only ever later: an older token still in circulation must not pull the expiry back
+    # (expiry-cleanup deletes everything of an experiment past its expiry).
+    reported = requester.experiment_expires_at
+    if reported is not None and (experiment.expires_at is None or reported > experiment.expires_at):
+        experiment.expires_at = reported
     experiment.updated_at = now
     session.add(experiment)

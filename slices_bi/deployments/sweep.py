@@ -9,10 +9,11 @@ from __future__ import annotations
 import logging
 import threading
 from datetime import timedelta
+from uuid import UUID
 
-from slices_bi.catalog import repository
+from slices_bi.catalog import lifecycle, repository
 from slices_bi.catalog.db import session_scope
-from slices_bi.catalog.models import TERMINAL_TASK_STATUSES, ResourceStatus, TaskKind, TaskStatus
+from slices_bi.catalog.models import TaskKind, TaskStatus
 from slices_bi.catalog.submission import submit_task
 from slices_bi.catalog.types import utcnow
 from slices_bi.deployments.launcher import Launcher
@@ -33,46 +34,60 @@ def submit_unsubmitted(launcher: Launcher, grace: timedelta = SUBMIT_GRACE) -> i
 
 
 def settle_stale_tasks(stale_after: timedelta = STALE_AFTER) -> int:
-    """Give unfinished tasks whose flow run is final that final status; the number settled."""
+    """Give unfinished tasks whose flow run is final that final status; the number settled.
+
+    A run that no longer exists in Prefect (deleted in the UI, a reset database) fails its
+    task; any other error skips that task only, so one bad row never blocks the rest.
+    """
     from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
 
     with session_scope() as session:
         unfinished = repository.list_unfinished_tasks(
             session, updated_before=utcnow() - stale_after
         )
-        stale = [(t.id, t.flow_run_id) for t in unfinished]
+        stale = [(t.id, t.kind, t.resource_ids, t.flow_run_id) for t in unfinished]
     settled = 0
     with get_client(sync_client=True) as client:
-        for task_id, flow_run_id in stale:
-            run = client.read_flow_run(flow_run_id)  # type: ignore[arg-type]
+        for task_id, kind, resource_ids, flow_run_id in stale:
+            try:
+                run = client.read_flow_run(UUID(flow_run_id))
+            except ObjectNotFound:
+                message = f"flow run {flow_run_id} no longer exists in Prefect"
+                settled += _settle(task_id, kind, resource_ids, TaskStatus.FAILED, message)
+                continue
+            except Exception:
+                logger.warning("flow run of task %s unreadable; skipped", task_id, exc_info=True)
+                continue
             if run.state is None or not run.state.is_final():
                 continue
             status = task_status_for(run.state.type.value, run.state.name)
-            settled += _settle(task_id, status, run.state.message or f"flow run {run.state.name}")
+            message = run.state.message or f"flow run {run.state.name}"
+            settled += _settle(task_id, kind, resource_ids, status, message)
     return settled
 
 
-def _settle(task_id: str, status: TaskStatus, message: str) -> int:
-    with session_scope() as session:
-        task = repository.get_task(session, task_id)
-        if task is None or task.status in TERMINAL_TASK_STATUSES:
-            return 0
-        task.status = status
-        task.message = message
-        task.updated_at = utcnow()
-        if status == TaskStatus.FINISHED:
-            task.completed = 100
-        session.add(task)
-        if task.kind == TaskKind.PROVISION and status != TaskStatus.FINISHED:
-            for resource in repository.get_resources(session, task.resource_ids):
-                if resource.status in (ResourceStatus.PENDING, ResourceStatus.PROVISIONING):
-                    resource.status = ResourceStatus.FAILED
-                    resource.status_reason = "ProvisioningInterrupted"
-                    resource.status_message = f"provisioning stopped: {message}"
-                    resource.updated_at = utcnow()
-                    session.add(resource)
-        logger.info("task settled from its flow run task_id=%s status=%s", task_id, status.value)
-        return 1
+def _settle(
+    task_id: str, kind: TaskKind, resource_ids: list[str], status: TaskStatus, message: str
+) -> int:
+    if status == TaskStatus.FINISHED:
+        closed = lifecycle.finish_task(task_id=task_id)
+    elif status == TaskStatus.CANCELLED:
+        closed = lifecycle.cancel_task(task_id=task_id, message=message)
+    else:
+        closed = lifecycle.fail_task(task_id=task_id, message=message)
+    if not closed:
+        return 0
+    if kind == TaskKind.PROVISION and status != TaskStatus.FINISHED:
+        for resource_id in resource_ids:
+            # Only pending/provisioning ones change; their user data goes too.
+            lifecycle.mark_resource_failed(
+                resource_id=resource_id,
+                reason="ProvisioningInterrupted",
+                message=f"provisioning stopped: {message}",
+            )
+    logger.info("task settled from its flow run task_id=%s status=%s", task_id, status.value)
+    return 1
 
 
 class Sweeper:

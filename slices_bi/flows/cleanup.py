@@ -23,16 +23,17 @@ def release_cloud_resources(conn: Connection, resource: ResourceView, site_id: s
     """Delete the floating IP(s) and server(s) of `resource`; returns the ids of the servers
     whose deletion was asked for (to wait on). Idempotent: what is gone counts as done.
 
-    Servers: the saved `server_id`, else the one(s) found by name/tag/metadata (a run that
-    died before saving the id). Floating IPs: the saved one, plus, for `public_ipv4`
-    resources, those carrying our description on the server's ports. Raises `CloudError`.
+    Servers: the saved `server_id` and every one found by name/tag/metadata (a run that
+    died before saving the id, or a duplicate from a retried create). Floating IPs: the
+    saved one, plus, for `public_ipv4` resources, those carrying our description on the
+    server's ports. Raises `CloudError`.
     """
-    server_ids: list[str] = []
-    if resource.server_id:
-        server_ids.append(resource.server_id)
-    else:
-        found = compute.find_servers_for_resource(conn, resource.id, site_id)
-        server_ids.extend(str(s.id) for s in found)
+    # The saved id and whatever carries the resource's name and metadata: a create that
+    # timed out in transit and was retried can leave a second server behind.
+    server_ids: list[str] = [resource.server_id] if resource.server_id else []
+    for server in compute.find_servers_for_resource(conn, resource.id, site_id):
+        if str(server.id) not in server_ids:
+            server_ids.append(str(server.id))
 
     fip_ids: list[str] = [resource.floating_ip_id] if resource.floating_ip_id else []
     if resource.public_ipv4:

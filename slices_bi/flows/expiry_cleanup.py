@@ -31,7 +31,7 @@ from prefect.cache_policies import NO_CACHE
 
 from slices_bi.catalog import reconcile
 from slices_bi.catalog.db import session_scope
-from slices_bi.catalog.deletion import request_deletion
+from slices_bi.catalog.deletion import NotExpired, request_deletion
 from slices_bi.catalog.errors import CatalogError
 from slices_bi.catalog.reconcile import (
     EXAMPLES,
@@ -69,8 +69,15 @@ def start_expired_deletions(
             previous = resource.delete_task_id
             try:
                 task = request_deletion(
-                    session, resource_id=resource.id, user_id=None, launcher=launcher
+                    session,
+                    resource_id=resource.id,
+                    user_id=None,
+                    launcher=launcher,
+                    expired_by=now,
                 )
+            except NotExpired:
+                session.rollback()  # extended since it was listed: it stays
+                continue
             except CatalogError as exc:
                 session.rollback()
                 summary.errors += 1
@@ -110,10 +117,15 @@ def reconcile_cloud(settings: Settings, logger: Log = _module_logger) -> Reconci
 
     now = utcnow()
     grace = timedelta(seconds=settings.leak_grace_seconds)
+    server_of_active = dict(active)
     for server in servers:
         resource_id = owners[server.id]
         status = statuses.get(resource_id or "")
-        if status in LIVE_RESOURCE_STATUSES or not compute.is_site_server(server, settings.site_id):
+        # A second server of an active resource (a retried create) is a leak too.
+        saved = server_of_active.get(resource_id or "")
+        duplicate = saved is not None and saved != server.id
+        owned = status in LIVE_RESOURCE_STATUSES and not duplicate
+        if owned or not compute.is_site_server(server, settings.site_id):
             continue
         created = _parse_time(server.created_at)
         if created is None or now - created < grace:

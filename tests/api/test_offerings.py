@@ -68,6 +68,10 @@ class TestAdminWrites:
         )
         assert response.status_code == 422
         assert "friendly_name" in response.json()["detail"]
+        huge = {"disk_mb": 3_000_000_000} if "vcpus" in body else {"min_disk_mb": 3_000_000_000}
+        response = client.post(path, json={**body, **huge}, headers=bearer(tokens.admin()))
+        assert response.status_code == 422
+        assert next(iter(huge)) in response.json()["detail"]
 
     def test_patch_with_null_is_refused(self, client, tokens, path, body):
         entry = client.post(path, json=body, headers=bearer(tokens.admin())).json()

@@ -161,6 +161,30 @@ BAD_BODIES = [
         "resources[0].userdata",
     ),
     (
+        "impossible date in cloud-config",
+        lambda b: b["resources"][0].update(userdata="#cloud-config\nwhen: 2024-13-45\n"),
+        422,
+        "resources[0].userdata",
+    ),
+    (
+        "bad tag in cloud-config",
+        lambda b: b["resources"][0].update(userdata="#cloud-config\na: !!int x\n"),
+        422,
+        "resources[0].userdata",
+    ),
+    (
+        "deeply nested cloud-config",
+        lambda b: b["resources"][0].update(userdata="#cloud-config\n" + "[" * 3000 + "]" * 3000),
+        422,
+        "resources[0].userdata",
+    ),
+    (
+        "NUL in user data",
+        lambda b: b["resources"][0].update(userdata="#!/bin/sh\necho \u0000"),
+        422,
+        "resources[0].userdata",
+    ),
+    (
         "bad friendly name",
         lambda b: b["resources"][0].update(friendly_name="no spaces please"),
         422,
@@ -226,6 +250,19 @@ def test_expiry_beyond_the_site_maximum_is_refused(client, tokens, image, flavor
     response = _post(client, tokens, body, token=tokens.experiment(days=400))
     assert response.status_code == 422
     assert "89 days" in response.json()["detail"]
+    assert _count(session) == (0, 0)
+
+
+def test_nul_characters_are_refused_everywhere(client, tokens, image, flavor, session):
+    for path in ("/resources/%00", "/tasks/%00", "/disk-images/%00", "/flavors/x%00"):
+        response = client.get(path, headers=bearer(tokens.experiment()))
+        assert response.status_code in (404, 422), (path, response.text)
+        assert set(response.json()) == {"error", "detail"}
+    body = request_body(image, flavor, tokens)
+    body["resources"][0]["disk_image_id"] = "image\u0000x"
+    body["resources"][0]["network_name"] = "net\u0000"
+    response = _post(client, tokens, body)
+    assert response.status_code == 422
     assert _count(session) == (0, 0)
 
 

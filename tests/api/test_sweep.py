@@ -7,7 +7,7 @@ from datetime import timedelta
 from prefect.client.orchestration import get_client
 from prefect.states import Crashed
 
-from slices_bi.catalog.models import Resource, ResourceStatus, Task, TaskStatus
+from slices_bi.catalog.models import Resource, ResourceStatus, ResourceUserData, Task, TaskStatus
 from slices_bi.catalog.types import utcnow
 from slices_bi.deployments.launcher import PrefectLauncher
 from slices_bi.deployments.serve import build_deployments
@@ -48,7 +48,45 @@ def test_task_accepted_while_prefect_is_down_is_submitted_once_it_is_back(
     resource = session.get(Resource, task.resource_ids[0])
     assert resource.status == ResourceStatus.FAILED
     assert resource.status_reason == "ProvisioningInterrupted"
+    assert session.get(ResourceUserData, resource.id) is None  # the payload went with it
     assert settle_stale_tasks(stale_after=timedelta(0)) == 0
+
+
+def test_a_run_gone_from_prefect_fails_its_task_and_blocks_nothing(
+    client, tokens, image, flavor, session, prefect_api_url, settings
+):
+    build_deployments(settings)[0].apply()
+    headers = bearer(tokens.experiment())
+    gone, other = (
+        client.post(
+            "/resources",
+            json=request_body(
+                image,
+                flavor,
+                tokens,
+                resources=[
+                    {"friendly_name": name, "disk_image_id": image.id, "flavor_id": flavor.id}
+                ],
+            ),
+            headers=headers,
+        ).json()["id"]
+        for name in ("vm-gone", "vm-other")
+    )
+    with get_client(sync_client=True) as prefect:
+        deployment = prefect.read_deployment_by_name("provision-resources/provision-resources")
+        run = prefect.create_flow_run_from_deployment(deployment.id, parameters={"task_id": other})
+        prefect.set_flow_run_state(run.id, Crashed(message="killed"), force=True)
+    for task_id, run_id in ((gone, "5b0f8a0e-6f2c-4a39-9a53-3f8e3d0c9b21"), (other, str(run.id))):
+        task = session.get(Task, task_id)
+        task.flow_run_id = run_id
+        task.updated_at = utcnow() - timedelta(minutes=5)
+        session.add(task)
+    session.commit()
+    assert settle_stale_tasks(stale_after=timedelta(minutes=1)) == 2
+    session.expire_all()
+    assert session.get(Task, gone).status == TaskStatus.FAILED
+    assert "no longer exists" in session.get(Task, gone).message
+    assert session.get(Task, other).status == TaskStatus.FAILED
 
 
 def test_recent_unfinished_tasks_are_left_alone(

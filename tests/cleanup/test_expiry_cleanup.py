@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlmodel import Session, select
 
 from slices_bi.catalog import reconcile
@@ -23,6 +24,32 @@ def delete_tasks(session: Session) -> list[Task]:
 
 
 class TestExpiredResources:
+    def test_an_extension_committed_after_listing_wins(
+        self, catalog: Catalog, db: str, launcher: RecordingLauncher
+    ) -> None:
+        from slices_bi.catalog.db import get_engine
+        from slices_bi.catalog.deletion import NotExpired, request_deletion
+        from slices_bi.catalog.types import utcnow
+
+        experiment = catalog.experiment()
+        resource_id = catalog.resource(experiment, expires_in=PAST)
+        with Session(get_engine(db), expire_on_commit=False) as cleanup_session:
+            listed = cleanup_session.get(Resource, resource_id)  # what the cleanup listed
+            assert listed is not None
+            extended = catalog.get(resource_id)  # meanwhile a PATCH extends it and commits
+            extended.expires_at = datetime.now(UTC) + timedelta(days=2)
+            catalog.session.commit()
+            with pytest.raises(NotExpired):
+                request_deletion(
+                    cleanup_session,
+                    resource_id=resource_id,
+                    user_id=None,
+                    launcher=launcher,
+                    expired_by=utcnow(),
+                )
+        assert catalog.get(resource_id).status == ResourceStatus.ACTIVE
+        assert launcher.submitted == []
+
     def test_expired_resources_get_one_deletion_each(
         self,
         catalog: Catalog,
@@ -150,6 +177,26 @@ class TestLeakedServers:
         assert report.reconcile.leaks_removed == 3
         assert sorted(report.reconcile.removed_server_ids) == sorted(leaks)
         assert launcher.submitted == []  # leaks are deleted directly, without a task
+
+    def test_a_second_server_of_an_active_resource_is_removed(
+        self,
+        catalog: Catalog,
+        servers: Servers,
+        cleanup_settings: Settings,
+        launcher: RecordingLauncher,
+    ) -> None:
+        experiment = catalog.experiment()
+        active = catalog.resource(experiment)
+        saved, duplicate = servers.slices_bi(active), servers.slices_bi(active)
+        catalog.get(active).server_id = saved
+        catalog.session.commit()
+
+        report = run_expiry_cleanup(cleanup_settings, launcher)
+
+        assert servers.wait_gone(duplicate)
+        assert servers.exists(saved)
+        assert report.reconcile.removed_server_ids == [duplicate]
+        assert catalog.get(active).status == ResourceStatus.ACTIVE
 
     def test_a_leak_the_cloud_refuses_to_delete_does_not_block_the_others(
         self,
