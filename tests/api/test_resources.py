@@ -266,6 +266,15 @@ def test_nul_characters_are_refused_everywhere(client, tokens, image, flavor, se
     assert _count(session) == (0, 0)
 
 
+def test_an_oversized_body_is_refused_before_it_is_read(client, tokens, image, flavor, session):
+    body = request_body(image, flavor, tokens)
+    body["resources"][0]["userdata"] = "#!/bin/sh\n" + "x" * (3 * 1024 * 1024)
+    response = _post(client, tokens, body)
+    assert response.status_code == 413
+    assert response.json()["error"] == "body_too_large"
+    assert _count(session) == (0, 0)
+
+
 def test_malformed_json_is_a_400(client, tokens):
     response = client.post(
         "/resources",
