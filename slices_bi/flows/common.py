@@ -10,11 +10,16 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from prefect import get_run_logger
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import TaskRun
+from prefect.runtime import flow_run as current_flow_run
 from prefect.states import State
 from prefect.tasks import exponential_backoff
 
+from slices_bi.catalog import lifecycle
+from slices_bi.catalog.flow_queries import TaskView, get_task_view
+from slices_bi.catalog.models import TERMINAL_TASK_STATUSES, TaskKind
 from slices_bi.openstack.errors import CloudError, is_transient
 
 CLOUD_RETRIES: Final = 4
@@ -66,3 +71,20 @@ def describe_failure(exc: BaseException) -> tuple[str, str]:
             )
         return exc.reason, exc.message
     return INTERNAL_ERROR, f"internal error ({type(exc).__name__}); operators have the run logs"
+
+
+def start_task(task_id: str, kind: TaskKind) -> TaskView | None:
+    """The task a flow run works on, marked running; None when it is already finished.
+
+    Raises LookupError for an unknown task and ValueError for a task of another kind.
+    """
+    view = get_task_view(task_id)
+    if view is None:
+        raise LookupError(f"task {task_id} does not exist")
+    if view.kind != kind:
+        raise ValueError(f"task {task_id} is a {view.kind} task, not a {kind} task")
+    if view.status in TERMINAL_TASK_STATUSES:
+        get_run_logger().info("task %s is already %s; nothing to do", task_id, view.status)
+        return None
+    lifecycle.mark_task_running(task_id=task_id, flow_run_id=str(current_flow_run.id or ""))
+    return view

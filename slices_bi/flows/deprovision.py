@@ -7,13 +7,17 @@ wait until the server is gone; resource -> deleted (last); task finished.
 from __future__ import annotations
 
 from prefect import flow, get_run_logger, task
-from prefect.runtime import flow_run as current_flow_run
 
 from slices_bi.catalog import flow_queries, lifecycle
-from slices_bi.catalog.models import TERMINAL_TASK_STATUSES, ResourceStatus, TaskKind
+from slices_bi.catalog.models import ResourceStatus, TaskKind
 from slices_bi.deployments.names import DELETE_FLOW
 from slices_bi.flows import cleanup, hooks
-from slices_bi.flows.common import POLL_INTERVAL_SECONDS, cloud_task_options, describe_failure
+from slices_bi.flows.common import (
+    POLL_INTERVAL_SECONDS,
+    cloud_task_options,
+    describe_failure,
+    start_task,
+)
 from slices_bi.openstack.connection import connect
 from slices_bi.settings import get_settings
 
@@ -60,16 +64,9 @@ def delete_resource(task_id: str) -> list[str]:
     the server is gone, then marks the resource `deleted`. Transient cloud errors are
     retried with backoff. Returns the ids of the resources now deleted.
     """
-    logger = get_run_logger()
-    view = flow_queries.get_task_view(task_id)
+    view = start_task(task_id, TaskKind.DELETE)
     if view is None:
-        raise LookupError(f"task {task_id} does not exist")
-    if view.kind != TaskKind.DELETE:
-        raise ValueError(f"task {task_id} is a {view.kind} task, not a delete task")
-    if view.status in TERMINAL_TASK_STATUSES:
-        logger.info("task %s is already %s; nothing to do", task_id, view.status)
         return []
-    lifecycle.mark_task_running(task_id=task_id, flow_run_id=str(current_flow_run.id or ""))
 
     total = max(len(view.resource_ids), 1)
     deleted: list[str] = []

@@ -23,10 +23,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from prefect import flow, get_run_logger, task
-from prefect.runtime import flow_run as current_flow_run
 
 from slices_bi.catalog import flow_queries, lifecycle
-from slices_bi.catalog.models import TERMINAL_TASK_STATUSES, ResourceStatus, TaskKind
+from slices_bi.catalog.models import ResourceStatus, TaskKind
 from slices_bi.deployments.names import PROVISION_FLOW
 from slices_bi.flows import cleanup, hooks
 from slices_bi.flows.common import (
@@ -34,6 +33,7 @@ from slices_bi.flows.common import (
     Superseded,
     cloud_task_options,
     describe_failure,
+    start_task,
 )
 from slices_bi.flows.limits import openstack_slot
 from slices_bi.flows.progress import StepTracker
@@ -246,16 +246,9 @@ def provision_resources(task_id: str) -> dict[str, str]:
     Transient cloud errors are retried with backoff; on a final one, what was made is
     deleted and the resource is marked failed with the reason. Returns {resource id: status}.
     """
-    logger = get_run_logger()
-    view = flow_queries.get_task_view(task_id)
+    view = start_task(task_id, TaskKind.PROVISION)
     if view is None:
-        raise LookupError(f"task {task_id} does not exist")
-    if view.kind != TaskKind.PROVISION:
-        raise ValueError(f"task {task_id} is a {view.kind} task, not a provision task")
-    if view.status in TERMINAL_TASK_STATUSES:
-        logger.info("task %s is already %s; nothing to do", task_id, view.status)
         return {}
-    lifecycle.mark_task_running(task_id=task_id, flow_run_id=str(current_flow_run.id or ""))
 
     resource_ids = list(view.resource_ids)
     tracker = StepTracker(task_id, resource_ids)
