@@ -18,8 +18,8 @@ from slices_bi.devcloud.server_create import boot
 from slices_bi.devcloud.web import (
     base_url,
     dc_of,
-    next_href,
     nova_error,
+    nova_links,
     page,
     parse_limit,
     query_values,
@@ -108,8 +108,6 @@ async def _list(request: Request, version: Version, detail: bool) -> Response:
     limit = parse_limit(request.query_params.get("limit"), nova_error, MAX_LIMIT)
     marker = request.query_params.get("marker")
     selected = _select(request, now)
-    if marker and marker not in dc_of(request).store.servers:
-        raise nova_error(400, f"marker [{marker}] not found")
     chunk = page(
         selected,
         limit,
@@ -122,13 +120,8 @@ async def _list(request: Request, version: Version, detail: bool) -> Response:
         items = [server_view(store, s, version, base, now) for s in chunk]
     else:
         items = [server_summary(s, base) for s in chunk]
-    body: dict[str, Any] = {"servers": items}
-    if chunk and len(chunk) == limit:
-        path = "/compute/v2.1/servers" + ("/detail" if detail else "")
-        body["servers_links"] = [
-            {"rel": "next", "href": next_href(request, path, chunk[-1].id, limit)}
-        ]
-    return JSONResponse(body)
+    path = "/compute/v2.1/servers" + ("/detail" if detail else "")
+    return JSONResponse({"servers": items, **nova_links(request, "servers", path, chunk, limit)})
 
 
 @compute_api

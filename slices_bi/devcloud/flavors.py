@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -15,8 +14,8 @@ from slices_bi.devcloud.models import Flavor
 from slices_bi.devcloud.web import (
     base_url,
     dc_of,
-    next_href,
     nova_error,
+    nova_links,
     page,
     parse_limit,
     read_json,
@@ -47,13 +46,9 @@ async def _flavor_list(request: Request, version: Version, detail: bool) -> Resp
         flavors, limit, marker, lambda f: f.id, lambda m: nova_error(400, f"marker [{m}] not found")
     )
     base = base_url(request)
-    body: dict[str, Any] = {"flavors": [flavor_view(f, version, base, detail) for f in chunk]}
-    if chunk and len(chunk) == limit:
-        path = "/compute/v2.1/flavors" + ("/detail" if detail else "")
-        body["flavors_links"] = [
-            {"rel": "next", "href": next_href(request, path, chunk[-1].id, limit)}
-        ]
-    return JSONResponse(body)
+    items = [flavor_view(f, version, base, detail) for f in chunk]
+    path = "/compute/v2.1/flavors" + ("/detail" if detail else "")
+    return JSONResponse({"flavors": items, **nova_links(request, "flavors", path, chunk, limit)})
 
 
 @compute_api

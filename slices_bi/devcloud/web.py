@@ -174,5 +174,15 @@ def next_href(request: Request, path: str, marker: str, limit: int) -> str:
     return f"{base_url(request)}{path}?{query}"
 
 
+def nova_links(
+    request: Request, collection: str, path: str, chunk: Sequence[Any], limit: int
+) -> dict[str, Any]:
+    """Nova's `<collection>_links` entry when `chunk` filled a page; else nothing."""
+    if not chunk or len(chunk) < limit:
+        return {}
+    href = next_href(request, path, chunk[-1].id, limit)
+    return {f"{collection}_links": [{"rel": "next", "href": href}]}
+
+
 def _q(text: str) -> str:
     return quote(text, safe="")

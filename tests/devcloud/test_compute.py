@@ -109,6 +109,15 @@ def test_list_pages_with_limit_and_marker(dc: DevcloudServer, conn: Connection, 
     assert dc.counters()["GET /compute/v2.1/servers/detail"] == 4  # 3 + 3 + 1 + empty page
 
 
+def test_an_unknown_marker_is_novas_400(dc: DevcloudServer, token: str) -> None:
+    for path in ("servers", "servers/detail", "flavors", "flavors/detail"):
+        response = httpx.get(
+            f"{dc.url}/compute/v2.1/{path}?marker=nope", headers={"X-Auth-Token": token}
+        )
+        assert response.status_code == 400, path
+        assert response.json()["badRequest"]["message"] == "marker [nope] not found"
+
+
 def test_keypairs(conn: Connection) -> None:
     generated = conn.compute.create_keypair(name="gen")
     assert generated.private_key.startswith("-----BEGIN")
