@@ -106,23 +106,6 @@ def live_friendly_names(session: Session, experiment_id: str) -> set[str]:
     return {name.lower() for name in session.exec(query)}
 
 
-def list_expired_resources(session: Session, *, now: datetime, limit: int) -> Sequence[Resource]:
-    """Live resources past their expiry, or of an experiment known to have expired."""
-    expired_experiments = select(Experiment.id).where(
-        col(Experiment.expires_at).is_not(None), col(Experiment.expires_at) <= now
-    )
-    query = (
-        select(Resource)
-        .where(col(Resource.status).in_(LIVE_RESOURCE_STATUSES))
-        .where(
-            (col(Resource.expires_at) <= now) | col(Resource.experiment_id).in_(expired_experiments)
-        )
-        .order_by(col(Resource.expires_at))
-        .limit(limit)
-    )
-    return session.exec(query).all()
-
-
 def get_user_data(session: Session, resource_id: str) -> ResourceUserData | None:
     return session.get(ResourceUserData, resource_id)
 
