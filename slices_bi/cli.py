@@ -18,7 +18,7 @@ DEV_PROJECT_ID = "proj_dev.slices-bi_01jdep0000000000000000000000"
 
 
 def _up(_: argparse.Namespace) -> int:
-    from slices_bi.stack import run_stack
+    from slices_bi.up import run_stack
 
     return run_stack(get_settings())
 
@@ -38,13 +38,19 @@ def _api(args: argparse.Namespace) -> int:
 
 
 def _worker(_: argparse.Namespace) -> int:
-    os.environ.setdefault("PREFECT_RUNNER_POLL_FREQUENCY", "1")
+    # Before Prefect is imported: runs send heartbeats (zombie detection needs them).
+    from slices_bi.deployments.names import HEARTBEAT_SECONDS
+
+    os.environ.setdefault("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", str(HEARTBEAT_SECONDS))
     from slices_bi.catalog.migrate import upgrade
     from slices_bi.deployments.serve import serve_deployments
 
     upgrade()
     serve_deployments(get_settings())
-    return 0
+    logging.shutdown()
+    sys.stdout.flush()
+    # The runs handed back may still have threads: they must not keep the process alive.
+    os._exit(0)
 
 
 def _token(args: argparse.Namespace) -> int:
@@ -86,13 +92,34 @@ def _db(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_job(job: Callable[[], object], label: str) -> int:
+def _prefect_reachable() -> bool:
+    """True when the configured Prefect server answers; it then receives this process's runs
+    (never a throw-away ephemeral server)."""
+    import httpx
+
+    url = get_settings().prefect_api_url
+    os.environ["PREFECT_API_URL"] = url
+    os.environ["PREFECT_SERVER_ALLOW_EPHEMERAL_MODE"] = "false"
+    try:
+        return httpx.get(f"{url}/health", timeout=3).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _run_job(flow_job: Callable[[], object], plain_job: Callable[[], object], label: str) -> int:
+    """Run a job as a flow run (in the Prefect UI, with its artifact) when Prefect answers,
+    else without Prefect."""
     from slices_bi.catalog.migrate import upgrade
     from slices_bi.openstack.errors import CloudError
 
     upgrade()
     try:
-        report = job()
+        if _prefect_reachable():
+            report = flow_job()
+        else:
+            url = get_settings().prefect_api_url
+            print(f"Prefect does not answer at {url}: {label} runs without a flow run.")
+            report = plain_job()
     except CloudError as exc:
         print(f"error: {label} failed: {exc}", file=sys.stderr)
         return 1
@@ -101,15 +128,74 @@ def _run_job(job: Callable[[], object], label: str) -> int:
 
 
 def _catalog_sync(_: argparse.Namespace) -> int:
-    from slices_bi.flows.catalog_sync import run_catalog_sync
+    from slices_bi.flows import catalog_sync
 
-    return _run_job(lambda: run_catalog_sync(get_settings()), "catalog sync")
+    return _run_job(
+        catalog_sync.catalog_sync,
+        lambda: catalog_sync.run_catalog_sync(get_settings()),
+        "catalog sync",
+    )
 
 
 def _cleanup(_: argparse.Namespace) -> int:
-    from slices_bi.flows.expiry_cleanup import run_expiry_cleanup
+    from slices_bi.flows import expiry_cleanup
 
-    return _run_job(lambda: run_expiry_cleanup(get_settings()), "expiry cleanup")
+    return _run_job(
+        expiry_cleanup.expiry_cleanup,
+        lambda: expiry_cleanup.run_expiry_cleanup(get_settings()),
+        "expiry cleanup",
+    )
+
+
+def _status(_: argparse.Namespace) -> int:
+    from slices_bi.operations import unsettled
+
+    _prefect_reachable()
+    rows = unsettled()
+    if not rows:
+        print("No unsettled task: every task is finished, failed or cancelled.")
+        return 0
+    print(f"{'task':<42} {'kind':<9} {'status':<8} {'age':>8} {'idle':>8}  run state / message")
+    for row in rows:
+        age, idle = _duration(row.age), _duration(row.idle)
+        head = f"{row.task_id:<42} {row.kind:<9} {row.status:<8} {age:>8} {idle:>8}"
+        print(f"{head}  {row.run_state}")
+        print(f"{'':<79}{row.message[:120]}")
+    print("\nResume one with `slices-bi retry TASK`; give one up with `slices-bi abandon TASK`.")
+    return 0
+
+
+def _duration(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    if seconds < 120:
+        return f"{seconds}s"
+    if seconds < 7200:
+        return f"{seconds // 60}m"
+    return f"{seconds // 3600}h"
+
+
+def _retry(args: argparse.Namespace) -> int:
+    from slices_bi.operations import OperationError, retry
+
+    _prefect_reachable()
+    try:
+        print(retry(args.task_id))
+    except OperationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _abandon(args: argparse.Namespace) -> int:
+    from slices_bi.operations import OperationError, abandon
+
+    _prefect_reachable()
+    try:
+        print(abandon(args.task_id, args.reason))
+    except OperationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -149,6 +235,18 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "cleanup", help="delete expired resources and leaked servers once, now"
     ).set_defaults(func=_cleanup)
+    commands.add_parser(
+        "status", help="list unsettled tasks: age, time since they last moved, their run's state"
+    ).set_defaults(func=_status)
+    retry = commands.add_parser("retry", help="schedule the run of a stuck task again now")
+    retry.add_argument("task_id", help="the task id (task_<site>_...)")
+    retry.set_defaults(func=_retry)
+    abandon = commands.add_parser(
+        "abandon", help="give a stuck task up: it fails, its run is cancelled"
+    )
+    abandon.add_argument("task_id", help="the task id (task_<site>_...)")
+    abandon.add_argument("--reason", default="stuck", help="why, recorded on the task")
+    abandon.set_defaults(func=_abandon)
     # Listed for --help only: main() hands `devcloud ...` to devcloud's own parser.
     commands.add_parser("devcloud", help="run the local OpenStack-compatible cloud", add_help=False)
     return parser

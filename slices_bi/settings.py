@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from functools import lru_cache
 from pathlib import Path
 
@@ -45,6 +46,8 @@ class Settings(BaseSettings):
 
     # OpenStack: credentials stay in clouds.yaml; only the cloud's name lives here.
     cloud: str | None = None
+    # A clouds.yaml to read `cloud` from (default: where openstacksdk looks).
+    clouds_yaml: Path | None = None
     region: str | None = None
     external_network: str = "public"
     server_active_timeout_seconds: int = 600
@@ -53,7 +56,15 @@ class Settings(BaseSettings):
 
     # Prefect
     prefect_api_url: str = "http://127.0.0.1:4200/api"
-    worker_limit: int = 8
+    # The worker runs flow runs in threads of its own process, at most this many at once.
+    worker_limit: int = Field(100, ge=1, le=1000)
+    worker_poll_seconds: float = Field(0.5, gt=0, le=60)
+    # Names this worker in the runs it claims, so a restarted worker hands back what it had.
+    worker_name: str = Field(default_factory=socket.gethostname, min_length=1, max_length=100)
+    # A run without a heartbeat (or a task without progress) for this long is dead.
+    run_dead_after_seconds: int = Field(90, ge=45, le=3600)
+    # A run that died is resumed by a new attempt, up to this many attempts in all.
+    run_max_attempts: int = Field(3, ge=1, le=20)
     sweep_interval_seconds: int = 15
     catalog_sync_interval_seconds: int = 900
     expiry_cleanup_interval_seconds: int = 60

@@ -15,6 +15,7 @@ from sqlalchemy import text
 from sqlmodel import Session, SQLModel
 
 from slices_bi.catalog import db as catalog_db
+from slices_bi.catalog import jobs as _jobs  # noqa: F401  (registers the job_leases table)
 from slices_bi.catalog.migrate import upgrade
 from slices_bi.settings import Settings, get_settings
 
@@ -49,6 +50,8 @@ def _environment(data_dir: Path, database_url: str) -> Iterator[None]:
         )
         patch.setenv("OS_CLIENT_CONFIG_FILE", str(clouds_yaml))
         patch.setenv("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+        # No `.env` of a developer's `slices-bi up` may reach the tests' settings.
+        patch.chdir(data_dir)
         get_settings.cache_clear()
         yield
     get_settings.cache_clear()

@@ -1,10 +1,17 @@
-"""Deletion requests: one open delete task per resource, whoever asks (API or expiry cleanup)."""
+"""Deletion requests: one open delete task per resource, whoever asks (API or expiry cleanup).
+
+Deletions of one experiment asked for close together share a task: while a delete task of
+the experiment has not started running, a new deletion joins it instead of making a run of
+its own (a class deleting its VMs at the end of the day is a few runs, not one per VM).
+A deletion whose task stopped moving (its run died, or no worker took it) is stuck: asking
+again starts a fresh task.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from slices_bi.catalog import repository
 from slices_bi.catalog.errors import Conflict, NotFound
@@ -16,17 +23,29 @@ from slices_bi.catalog.models import (
     TaskKind,
     TaskStatus,
 )
-from slices_bi.catalog.submission import submit_task
+from slices_bi.catalog.submission import Launcher, submit_task
 from slices_bi.catalog.types import utcnow
-from slices_bi.deployments.launcher import Launcher
 from slices_bi.ids import new_id
 from slices_bi.settings import get_settings
+
+# Resources one delete task may hold: a run deletes them together.
+MAX_RESOURCES_PER_DELETE_TASK = 100
 
 
 class NotExpired(Conflict):
     """The resource is not (or no longer) expired: extended meanwhile, or already gone."""
 
     code = "not_expired"
+
+
+def stuck_after() -> timedelta:
+    """How long an open task may go without a sign of life before it counts as stuck."""
+    return timedelta(seconds=get_settings().run_dead_after_seconds)
+
+
+def is_stuck(task: Task, now: datetime) -> bool:
+    """True when the open task `task` has not moved for `stuck_after()`."""
+    return task.status not in TERMINAL_TASK_STATUSES and task.updated_at <= now - stuck_after()
 
 
 def request_deletion(
@@ -37,43 +56,52 @@ def request_deletion(
     launcher: Launcher | None,
     expired_by: datetime | None = None,
 ) -> Task:
-    """The delete task of `resource_id`: the open one if any, else a new one (committed).
+    """The delete task of `resource_id`: the open one if any, a pending one of the same
+    experiment that it joins, or a new one (committed).
 
-    A resource already deleted answers with its last delete task. With a launcher the run
-    is started at once; without one the caller submits it (`submit_task`). With
-    `expired_by` (expiry cleanup), the row is read again under a lock and `NotExpired` is
-    raised unless it is still live and expired at that time: an extension that committed
-    meanwhile wins.
+    A resource already deleted answers with its last delete task. A stuck open task is
+    closed as failed and replaced. With a launcher the run is started at once; without one
+    the caller submits it (`submit_task`). With `expired_by` (expiry cleanup), the row is
+    read again under a lock and `NotExpired` is raised unless it is still live and expired
+    at that time: an extension that committed meanwhile wins.
     """
     resource = repository.get_resource(session, resource_id)
     if resource is None:
         raise NotFound(f"resource {resource_id} does not exist", code="resource_not_found")
-    if expired_by is not None:
-        session.refresh(resource, with_for_update=True)
-        if not _expired(session, resource, expired_by):
-            raise NotExpired(f"resource {resource_id} is not expired at {expired_by.isoformat()}")
-    if resource.delete_task_id:
-        existing = repository.get_task(session, resource.delete_task_id)
-        reusable = existing is not None and (
-            existing.status not in TERMINAL_TASK_STATUSES
-            or resource.status == ResourceStatus.DELETED
-        )
-        if existing is not None and reusable:
+    session.refresh(resource, with_for_update=True)
+    if expired_by is not None and not _expired(session, resource, expired_by):
+        raise NotExpired(f"resource {resource_id} is not expired at {expired_by.isoformat()}")
+    now = utcnow()
+    existing = repository.get_task(session, resource.delete_task_id or "")
+    if existing is not None:
+        if resource.status == ResourceStatus.DELETED or not (
+            existing.status in TERMINAL_TASK_STATUSES or is_stuck(existing, now)
+        ):
             if launcher is not None and existing.flow_run_id is None:
                 submit_task(existing.id, launcher)
             return existing
-    now = utcnow()
-    task = Task(
-        id=new_id("task", get_settings().site_id),
-        kind=TaskKind.DELETE,
-        status=TaskStatus.PENDING,
-        experiment_id=resource.experiment_id,
-        user_id=user_id,
-        resource_ids=[resource.id],
-        message=f"deletion of {resource.friendly_name} accepted",
-        created_at=now,
-        updated_at=now,
-    )
+        if existing.status not in TERMINAL_TASK_STATUSES:
+            existing.status = TaskStatus.FAILED
+            existing.message = (
+                f"no progress for {stuck_after().total_seconds():.0f} s; "
+                "the deletion was started again in a new task"
+            )
+            existing.updated_at = now
+            session.add(existing)
+    task = _joinable_task(session, resource.experiment_id)
+    if task is None:
+        task = Task(
+            id=new_id("task", get_settings().site_id),
+            kind=TaskKind.DELETE,
+            status=TaskStatus.PENDING,
+            experiment_id=resource.experiment_id,
+            user_id=user_id,
+            resource_ids=[],
+            created_at=now,
+        )
+    task.resource_ids = [*task.resource_ids, resource.id]
+    task.message = f"deletion of {len(task.resource_ids)} resource(s) accepted"
+    task.updated_at = now
     resource.delete_task_id = task.id
     if resource.status != ResourceStatus.DELETED:
         resource.status = ResourceStatus.DELETING
@@ -86,6 +114,27 @@ def request_deletion(
     if launcher is not None:
         submit_task(task.id, launcher)
         session.refresh(task)
+    return task
+
+
+def _joinable_task(session: Session, experiment_id: str) -> Task | None:
+    """A delete task of the experiment that has not started running and has room."""
+    query = (
+        select(Task)
+        .where(
+            Task.kind == TaskKind.DELETE,
+            Task.experiment_id == experiment_id,
+            Task.status == TaskStatus.PENDING,
+        )
+        .order_by(col(Task.created_at).desc())
+        .limit(1)
+        .with_for_update()
+    )
+    task = session.exec(query).first()
+    if task is None or len(task.resource_ids) >= MAX_RESOURCES_PER_DELETE_TASK:
+        return None
+    if is_stuck(task, utcnow()):
+        return None
     return task
 
 

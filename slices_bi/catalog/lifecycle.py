@@ -9,7 +9,7 @@ Rules kept here, not in the flows:
   late hook cannot reopen or rewrite it; `completed` never goes down;
 - a resource that is `deleting` or `deleted` is never moved back by a provision run
   (delete wins); `deleted` is final;
-- the user-data row goes as soon as the server exists or the resource is given up.
+- the user-data row goes as soon as the resource is active or given up.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from __future__ import annotations
 from sqlmodel import Session
 
 from slices_bi.catalog.db import session_scope
-from slices_bi.catalog.flow_queries import ResourceView, resource_view
+from slices_bi.catalog.flow_queries import ResourceView, TaskView, resource_view, task_view
 from slices_bi.catalog.models import (
     TERMINAL_TASK_STATUSES,
     Resource,
@@ -42,20 +42,33 @@ def _open_task(session: Session, task_id: str) -> Task | None:
     return task
 
 
-def mark_task_running(*, task_id: str, flow_run_id: str | None = None) -> bool:
+def mark_task_running(*, task_id: str, flow_run_id: str | None = None) -> TaskView | None:
     """pending -> running (and remember `flow_run_id` when the task has none).
 
-    Returns False when the task is missing or already terminal.
+    Returns the task as it is then, read under the same lock (a pending delete task takes
+    in more resources until it runs: the run works on exactly the ids returned here), or
+    None when the task is missing or already terminal.
     """
     with session_scope() as session:
         task = _open_task(session, task_id)
         if task is None:
-            return False
+            return None
         task.status = TaskStatus.RUNNING
         if flow_run_id and not task.flow_run_id:
             task.flow_run_id = flow_run_id
         task.updated_at = utcnow()
-        return True
+        return task_view(task)
+
+
+def touch_task(*, task_id: str, message: str | None = None) -> None:
+    """Note that the run of an open task is alive (and say what it waits for): the sweep
+    and a repeated DELETE take a task that stops moving for a stuck one."""
+    with session_scope() as session:
+        task = _open_task(session, task_id)
+        if task is not None:
+            if message is not None:
+                task.message = message
+            task.updated_at = utcnow()
 
 
 def set_task_progress(*, task_id: str, completed: int, message: str | None = None) -> int:
@@ -145,24 +158,35 @@ def start_provisioning(*, resource_id: str, task_id: str | None = None) -> Resou
 
 
 def record_server_id(*, resource_id: str, server_id: str) -> bool:
-    """Save the id of the server just made for the resource, and drop its user data.
+    """Save the id of the server just made for the resource.
 
     Call it right after Nova accepted the server, before waiting for it. Returns False when
     the resource is no longer being provisioned (deleting/deleted/missing): the caller then
     removes the server itself (the id is still saved when the row is `deleting`, so the
-    delete flow finds it too).
+    delete flow finds it too). The user data stays until the resource is active or given
+    up: a build the cloud loses is tried again on a new server, which needs it.
     """
     with session_scope() as session:
         resource = _resource(session, resource_id)
         if resource is None:
             return False
-        _drop_user_data(session, resource_id)
         if resource.status == ResourceStatus.DELETED:
             return False
         if resource.server_id != server_id:
             resource.server_id = server_id
             resource.updated_at = utcnow()
         return resource.status in _PROVISIONABLE
+
+
+def forget_server_id(*, resource_id: str, server_id: str) -> bool:
+    """Forget `server_id` as the resource's server (it was deleted to make a new one)."""
+    with session_scope() as session:
+        resource = _resource(session, resource_id)
+        if resource is None or resource.server_id != server_id:
+            return False
+        resource.server_id = None
+        resource.updated_at = utcnow()
+        return True
 
 
 def record_floating_ip(*, resource_id: str, floating_ip_id: str, address: str | None) -> bool:
@@ -239,6 +263,18 @@ def mark_resource_deleting(*, resource_id: str, task_id: str | None = None) -> R
         return resource_view(resource)
 
 
+def note_deletion_problem(*, resource_id: str, reason: str, message: str) -> bool:
+    """Say why the deletion of a `deleting` resource did not finish (it will be retried)."""
+    with session_scope() as session:
+        resource = _resource(session, resource_id)
+        if resource is None or resource.status != ResourceStatus.DELETING:
+            return False
+        resource.status_reason = reason[:64]
+        resource.status_message = f"deletion not finished, will be retried: {message}"
+        resource.updated_at = utcnow()
+        return True
+
+
 def mark_resource_deleted(*, resource_id: str) -> bool:
     """deleting -> deleted (the last step of a delete); False unless it was deleting."""
     with session_scope() as session:
@@ -246,6 +282,10 @@ def mark_resource_deleted(*, resource_id: str) -> bool:
         if resource is None or resource.status != ResourceStatus.DELETING:
             return False
         resource.status = ResourceStatus.DELETED
+        resource.status_reason = "Deleted"
+        resource.status_message = (
+            f"server {resource.server_id} deleted" if resource.server_id else "deleted"
+        )
         resource.updated_at = utcnow()
         _drop_user_data(session, resource_id)
         return True
@@ -262,20 +302,3 @@ def get_user_data(*, resource_id: str) -> str | None:
     with session_scope() as session:
         row = session.get(ResourceUserData, resource_id)
         return row.payload if row is not None else None
-
-
-def pop_user_data(*, resource_id: str) -> str | None:
-    """Read and delete the cloud-init payload of the resource (None when there was none)."""
-    with session_scope() as session:
-        row = session.get(ResourceUserData, resource_id)
-        if row is None:
-            return None
-        payload = row.payload
-        session.delete(row)
-        return payload
-
-
-def drop_user_data(*, resource_id: str) -> bool:
-    """Delete the cloud-init payload of the resource; True when there was one."""
-    with session_scope() as session:
-        return _drop_user_data(session, resource_id)

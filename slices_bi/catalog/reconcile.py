@@ -20,7 +20,6 @@ from slices_bi.catalog.models import (
     Resource,
     ResourceStatus,
     Task,
-    TaskKind,
 )
 from slices_bi.catalog.repository import LIVE_RESOURCE_STATUSES
 from slices_bi.catalog.types import utcnow
@@ -30,12 +29,16 @@ EXAMPLES = 10  # ids listed per action in a report
 # A deletion that ended without deleting the resource is tried again, but not at every
 # cleanup run: a cloud that keeps refusing would otherwise get a new task every minute.
 RETRY_DELETION_AFTER = timedelta(minutes=10)
+# A resource left `deleting` by a deletion that failed (transient errors that outlasted the
+# retries) is deleted again soon: its server may still be running.
+RESUME_DELETION_AFTER = timedelta(seconds=30)
 
 
 class DeletionSummary(BaseModel):
-    """Step 1: deletions of expired resources."""
+    """Step 1: deletions of expired resources, and deletions resumed."""
 
     open_before: int = 0
+    resumed: int = 0
     started: int = 0
     not_submitted: int = 0  # task created, Prefect unreachable: the sweep submits it later
     errors: int = 0
@@ -64,15 +67,18 @@ class CleanupReport(BaseModel):
     deletions: DeletionSummary = Field(default_factory=DeletionSummary)
     reconcile: ReconcileSummary = Field(default_factory=ReconcileSummary)
     reconcile_error: str | None = None
+    skipped: str | None = None  # why this run did nothing (another run holds the job)
 
     def __str__(self) -> str:
         return self.to_markdown()
 
     def summary(self) -> str:
         """One line for logs and the CLI."""
+        if self.skipped:
+            return f"skipped: {self.skipped}"
         d, r = self.deletions, self.reconcile
         text = (
-            f"{d.started} deletion(s) started ({d.open_before} open before, "
+            f"{d.started} deletion(s) started, {d.resumed} resumed ({d.open_before} open before, "
             f"{d.not_submitted} not yet submitted, {d.errors} error(s)"
             f"{', more waiting' if d.more_waiting else ''}); "
             f"{r.leaks_removed} leaked server(s) removed ({r.leaks_in_grace} in grace, "
@@ -84,9 +90,13 @@ class CleanupReport(BaseModel):
 
     def to_markdown(self) -> str:
         """The summary artifact of a run."""
+        title = f"# Expiry cleanup {self.started_at:%Y-%m-%d %H:%M:%S} UTC"
+        if self.skipped:
+            return f"{title}\n\nSkipped: {self.skipped}\n"
         d, r = self.deletions, self.reconcile
         rows = [
             ("deletions started", d.started, d.resource_ids),
+            ("stuck deletions started again", d.resumed, []),
             ("  of which not yet submitted to Prefect", d.not_submitted, []),
             ("deletion requests refused", d.errors, []),
             ("leaked servers removed", r.leaks_removed, r.removed_server_ids),
@@ -96,7 +106,7 @@ class CleanupReport(BaseModel):
             ("vanished servers marked failed", r.vanished_marked, r.vanished_resource_ids),
         ]
         lines = [
-            f"# Expiry cleanup {self.started_at:%Y-%m-%d %H:%M:%S} UTC",
+            title,
             "",
             "| | count | ids (first few) |",
             "|---|---:|---|",
@@ -104,7 +114,7 @@ class CleanupReport(BaseModel):
         lines += [f"| {label} | {n} | {', '.join(ids)} |" for label, n, ids in rows]
         lines += [
             "",
-            f"{d.open_before} delete task(s) were open; the site has {r.site_servers} server(s).",
+            f"{d.open_before} deletion(s) were open; the site has {r.site_servers} server(s).",
         ]
         if d.more_waiting:
             lines.append("More expired resources wait for a free deletion slot.")
@@ -114,13 +124,48 @@ class CleanupReport(BaseModel):
 
 
 def count_open_deletions(session: Session) -> int:
-    """Delete tasks not yet finished, failed or cancelled (whoever started them)."""
+    """Resources whose delete task is not yet finished, failed or cancelled."""
     query = (
         select(func.count())
-        .select_from(Task)
-        .where(Task.kind == TaskKind.DELETE, col(Task.status).not_in(TERMINAL_TASK_STATUSES))
+        .select_from(Resource)
+        .join(Task, col(Task.id) == col(Resource.delete_task_id))
+        .where(
+            col(Resource.status) == ResourceStatus.DELETING,
+            col(Task.status).not_in(TERMINAL_TASK_STATUSES),
+        )
     )
     return int(session.exec(query).one())
+
+
+def list_stuck_deletions(
+    session: Session, *, now: datetime, stuck_after: timedelta, limit: int
+) -> Sequence[Resource]:
+    """`deleting` resources whose deletion is not moving: no delete task, a task that ended
+    (failed, cancelled) more than `RESUME_DELETION_AFTER` ago, or an open task silent for
+    `stuck_after` (its run died, or no worker takes it)."""
+    if limit <= 0:
+        return []
+    query = (
+        select(Resource)
+        .outerjoin(Task, col(Task.id) == col(Resource.delete_task_id))
+        .where(col(Resource.status) == ResourceStatus.DELETING)
+        .where(
+            or_(
+                col(Task.id).is_(None),
+                and_(
+                    col(Task.status).in_(TERMINAL_TASK_STATUSES),
+                    col(Task.updated_at) <= now - RESUME_DELETION_AFTER,
+                ),
+                and_(
+                    col(Task.status).not_in(TERMINAL_TASK_STATUSES),
+                    col(Task.updated_at) <= now - stuck_after,
+                ),
+            )
+        )
+        .order_by(col(Resource.updated_at), col(Resource.id))
+        .limit(limit)
+    )
+    return session.exec(query).all()
 
 
 def list_expired_undeleted(session: Session, *, now: datetime, limit: int) -> Sequence[Resource]:

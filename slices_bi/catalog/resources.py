@@ -162,6 +162,7 @@ def _build_resources(
 ) -> tuple[list[Resource], list[ResourceUserData]]:
     site = get_settings().site_id
     taken = repository.live_friendly_names(session, requester.experiment_id)
+    requested: dict[str, int] = {}  # lower-cased name -> index in this request
     resources: list[Resource] = []
     payloads: list[ResourceUserData] = []
     for index, spec in enumerate(body.resources):
@@ -180,13 +181,19 @@ def _build_resources(
             )
         rules.check_fit(image, flavor, field)
         name = spec.friendly_name.lower()
+        if name in requested:
+            raise Invalid(
+                f"{field}.friendly_name: {spec.friendly_name!r} is given to resources"
+                f"[{requested[name]}] too; names must differ within a request",
+                code="duplicate_friendly_name",
+            )
         if name in taken:
             raise Conflict(
                 f"{field}.friendly_name: {spec.friendly_name!r} is already used by a live "
                 "resource of this experiment",
                 code="duplicate_friendly_name",
             )
-        taken.add(name)
+        requested[name] = index
         network = rules.network_of(spec.network_name, spec.network_interfaces, field, networks)
         try:
             payload = build_payload(spec.userdata, keys)

@@ -8,39 +8,53 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Protocol
+from typing import Any
 from uuid import UUID
 
 from slices_bi.catalog.models import Task, TaskKind
+from slices_bi.catalog.submission import Launcher
 from slices_bi.deployments.names import DEPLOYMENT_OF_KIND
+
+__all__ = ["Launcher", "PrefectLauncher", "get_launcher"]
 
 logger = logging.getLogger(__name__)
 
 
-class Launcher(Protocol):
-    """Something that starts the flow run of a committed task."""
-
-    def submit(self, task: Task) -> str | None:
-        """The flow-run id, or None when the run could not be created (retried later)."""
-        ...
-
-
 class PrefectLauncher:
-    """Creates runs with `create_flow_run_from_deployment`, deployment ids cached.
+    """Creates runs with `create_flow_run_from_deployment`, deployment ids cached, over one
+    client kept open for the life of the process.
 
-    Creation calls are serialized: a SQLite-backed Prefect server answers bursts of
-    concurrent writes with 503 "database is locked" (reference/prefect.md §1.2).
+    Creation calls are serialized: a SQLite-backed Prefect server answers concurrent writes
+    with 503 "database is locked" (reference/prefect.md §1.2).
     """
 
     def __init__(self) -> None:
         self._deployment_ids: dict[TaskKind, UUID] = {}
         self._lock = threading.Lock()
+        self._client: Any = None
 
-    def submit(self, task: Task) -> str | None:
-        from prefect.client.orchestration import get_client
+    def _connected(self) -> Any:
+        if self._client is None:
+            from prefect.client.orchestration import get_client
 
+            client = get_client(sync_client=True)
+            client.__enter__()
+            self._client = client
+        return self._client
+
+    def _forget_client(self) -> None:
+        client, self._client = self._client, None
+        self._deployment_ids.clear()
+        if client is not None:
+            try:
+                client.__exit__(None, None, None)
+            except Exception:  # closing a broken client must not hide the first error
+                logger.debug("closing the Prefect client failed", exc_info=True)
+
+    def submit(self, task: Task, name: str | None = None) -> str | None:
         try:
-            with self._lock, get_client(sync_client=True) as client:
+            with self._lock:
+                client = self._connected()
                 deployment_id = self._deployment_ids.get(task.kind)
                 if deployment_id is None:
                     deployment = client.read_deployment_by_name(DEPLOYMENT_OF_KIND[task.kind])
@@ -49,12 +63,13 @@ class PrefectLauncher:
                     deployment_id,
                     parameters={"task_id": task.id},
                     idempotency_key=task.id,
-                    name=f"{task.kind.value}-{task.id}",
+                    name=name or f"{task.kind.value} · {task.experiment_id}",
                     tags=[f"experiment:{task.experiment_id}", f"kind:{task.kind.value}"],
                 )
         except Exception as exc:  # any failure leaves the task pending for the sweep
             logger.warning("flow run not created task_id=%s error=%s", task.id, exc)
-            self._deployment_ids.pop(task.kind, None)
+            with self._lock:
+                self._forget_client()
             return None
         logger.info("flow run created task_id=%s flow_run_id=%s", task.id, run.id)
         return str(run.id)
@@ -63,7 +78,7 @@ class PrefectLauncher:
 _default_launcher: PrefectLauncher | None = None
 
 
-def get_launcher() -> Launcher:
+def get_launcher() -> PrefectLauncher:
     """The process-wide launcher."""
     global _default_launcher
     if _default_launcher is None:

@@ -22,5 +22,8 @@ DEPLOYMENT_OF_KIND: Final[dict[TaskKind, str]] = {
 CATALOG_SYNC_DEPLOYMENT: Final = f"{CATALOG_SYNC_FLOW}/{CATALOG_SYNC_FLOW}"
 EXPIRY_CLEANUP_DEPLOYMENT: Final = f"{EXPIRY_CLEANUP_FLOW}/{EXPIRY_CLEANUP_FLOW}"
 
+# Seconds between the heartbeats of a flow run (Prefect's minimum); see deployments/zombies.
+HEARTBEAT_SECONDS: Final = 30
+
 # Global concurrency limit that caps OpenStack calls across every worker.
 OPENSTACK_CONCURRENCY_LIMIT: Final = "slices-bi-openstack"

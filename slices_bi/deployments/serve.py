@@ -1,7 +1,11 @@
-"""The worker: serves the four deployments (two on schedules) from one Prefect runner."""
+"""The worker: registers the four deployments (two on schedules) and runs their flow runs
+in threads of this process (`slices_bi.deployments.executor`)."""
 
 from __future__ import annotations
 
+import logging
+import signal
+from types import FrameType
 from typing import Any, cast
 
 from slices_bi.deployments.names import (
@@ -12,17 +16,29 @@ from slices_bi.deployments.names import (
 )
 from slices_bi.settings import Settings, get_settings
 
+logger = logging.getLogger(__name__)
 
-def build_deployments(settings: Settings) -> list[Any]:
-    """The RunnerDeployments the worker serves: two on demand, two on schedules."""
-    from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
-    from prefect.deployments.runner import RunnerDeployment
 
+def served_flows() -> list[Any]:
+    """The flows of `build_deployments`, in the same order."""
     from slices_bi.flows.catalog_sync import catalog_sync
     from slices_bi.flows.deprovision import delete_resource
     from slices_bi.flows.expiry_cleanup import expiry_cleanup
     from slices_bi.flows.provision import provision_resources
 
+    return [provision_resources, delete_resource, catalog_sync, expiry_cleanup]
+
+
+def build_deployments(settings: Settings) -> list[Any]:
+    """The RunnerDeployments the worker serves: two on demand, two on schedules.
+
+    No Prefect deployment concurrency limit on the scheduled jobs: its slot is leased in
+    the Prefect server's memory and a server restart kept it taken for good. The jobs keep
+    two runs apart with a lease in the catalog instead (`slices_bi.catalog.jobs`).
+    """
+    from prefect.deployments.runner import RunnerDeployment
+
+    provision_resources, delete_resource, catalog_sync, expiry_cleanup = served_flows()
     # `to_deployment` is sync/async dual; called from sync code it returns the deployment.
     return [
         cast(RunnerDeployment, deployment)
@@ -32,16 +48,11 @@ def build_deployments(settings: Settings) -> list[Any]:
             catalog_sync.to_deployment(
                 name=CATALOG_SYNC_FLOW,
                 interval=settings.catalog_sync_interval_seconds,
-                concurrency_limit=1,
                 tags=["slices-bi", "scheduled"],
             ),
             expiry_cleanup.to_deployment(
                 name=EXPIRY_CLEANUP_FLOW,
                 interval=settings.expiry_cleanup_interval_seconds,
-                # Overlapping cleanups could together exceed the deletion cap.
-                concurrency_limit=ConcurrencyLimitConfig(
-                    limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW
-                ),
                 tags=["slices-bi", "scheduled"],
             ),
         )
@@ -49,16 +60,34 @@ def build_deployments(settings: Settings) -> list[Any]:
 
 
 def serve_deployments(settings: Settings | None = None) -> None:
-    """Register the deployments (upsert) and run their flow runs until SIGINT/SIGTERM.
+    """Register the deployments (upsert), make sure the global concurrency limit and the
+    zombie automation exist, and run flow runs until SIGINT/SIGTERM; then hand the runs in
+    flight back and return (their threads are still running: exit the process at once).
 
-    `pause_on_shutdown=False`: one worker stopping must not pause the schedules every other
-    worker shares. Set PREFECT_RUNNER_POLL_FREQUENCY=1 before Prefect is imported (the CLI
-    does) or each run waits up to 10 s to be picked up.
+    Set PREFECT_FLOWS_HEARTBEAT_FREQUENCY before Prefect is imported (the CLI does) so
+    that runs send heartbeats.
     """
-    from prefect import serve
-
+    from slices_bi.deployments.executor import InProcessRunner
+    from slices_bi.deployments.zombies import ensure_zombie_automation
     from slices_bi.flows.limits import ensure_openstack_limit
 
     resolved = settings or get_settings()
     ensure_openstack_limit(resolved.openstack_concurrency)
-    serve(*build_deployments(resolved), limit=resolved.worker_limit, pause_on_shutdown=False)
+    ensure_zombie_automation(resolved.run_dead_after_seconds)
+    pairs = zip(build_deployments(resolved), served_flows(), strict=True)
+    flows = {deployment.apply(): flow for deployment, flow in pairs}
+    runner = InProcessRunner(
+        flows,
+        name=resolved.worker_name,
+        limit=resolved.worker_limit,
+        poll_seconds=resolved.worker_poll_seconds,
+        ready_file=resolved.data_dir / "worker.ready",
+    )
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        logger.info("%s: stopping, handing back the runs in flight", signal.Signals(signum).name)
+        runner.stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    runner.run()

@@ -93,7 +93,11 @@ def update_catalog(catalog: CloudCatalog) -> SyncReport:
     return apply_cloud_catalog(catalog)
 
 
-@flow(name=CATALOG_SYNC_FLOW, log_prints=False)
+def _run_name() -> str:
+    return f"catalog-sync {utcnow():%Y-%m-%d %H:%M:%S}"
+
+
+@flow(name=CATALOG_SYNC_FLOW, flow_run_name=_run_name, log_prints=False)
 def catalog_sync() -> SyncReport:
     """Copy the cloud's images and public flavors into the slices-bi catalog.
 

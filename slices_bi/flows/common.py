@@ -19,7 +19,7 @@ from prefect.tasks import exponential_backoff
 
 from slices_bi.catalog import lifecycle
 from slices_bi.catalog.flow_queries import TaskView, get_task_view
-from slices_bi.catalog.models import TERMINAL_TASK_STATUSES, TaskKind
+from slices_bi.catalog.models import TaskKind
 from slices_bi.openstack.errors import CloudError, is_transient
 
 CLOUD_RETRIES: Final = 4
@@ -83,8 +83,9 @@ def start_task(task_id: str, kind: TaskKind) -> TaskView | None:
         raise LookupError(f"task {task_id} does not exist")
     if view.kind != kind:
         raise ValueError(f"task {task_id} is a {view.kind} task, not a {kind} task")
-    if view.status in TERMINAL_TASK_STATUSES:
+    running = lifecycle.mark_task_running(
+        task_id=task_id, flow_run_id=str(current_flow_run.id or "")
+    )
+    if running is None:
         get_run_logger().info("task %s is already %s; nothing to do", task_id, view.status)
-        return None
-    lifecycle.mark_task_running(task_id=task_id, flow_run_id=str(current_flow_run.id or ""))
-    return view
+    return running

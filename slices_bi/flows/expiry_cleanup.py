@@ -1,27 +1,27 @@
-"""expiry-cleanup: delete expired resources, and reconcile the cloud with the catalog.
+"""expiry-cleanup: delete expired resources, resume stuck deletions, and reconcile the
+cloud with the catalog.
 
-Three steps, each safe to repeat:
+Steps, each safe to repeat:
 
-1. Expired deletions. Every live resource past its `expires_at` (or its experiment's) gets
-   a `delete-resource` run through `request_deletion`, which never opens a second delete
-   task for a resource. At most `expiry_cleanup_max_deletions` delete tasks are open at
-   once (API deletions included); the rest wait for the next run.
-2. Leaks. A server of this site (site tag AND `slices_bi_site` metadata) whose
-   `slices_bi_resource` is no live resource is deleted directly, once it is older than
-   `leak_grace_seconds` (from its `created_at`). A server without this site's metadata is
-   never touched. Safety: while the catalog holds no resource at all (a fresh or wrong
-   database), unknown resource ids are not reaped; and at most
-   `expiry_cleanup_max_deletions` leaks are removed per run.
-3. Vanished servers. An `active` resource whose server is neither in the site listing nor
-   found by id is marked `failed` (reason `ServerVanished`), unless the row moved on.
+1. Deletions. A `deleting` resource whose deletion stopped (its task failed on errors that
+   outlasted the retries, or its run died) gets a fresh delete task; then every live
+   resource past its `expires_at` (or its experiment's) gets one. Deletions of one
+   experiment share a task (`request_deletion` joins a pending one), and the runs start
+   once all are requested. At most `expiry_cleanup_max_deletions` resources are being
+   deleted at once (API deletions included); the rest wait for the next run.
+2. Leaks and vanished servers (`slices_bi.flows.reconcile_cloud`).
 
-`run_expiry_cleanup()` runs them without Prefect; `expiry_cleanup` is the scheduled flow.
+One run at a time: a run takes the job's lease in the catalog (`slices_bi.catalog.jobs`)
+and a second one skips; a run that died holds it for `LEASE` at most.
+`run_expiry_cleanup()` runs the steps without Prefect's engine; `expiry_cleanup` is the
+scheduled flow.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -29,150 +29,83 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from slices_bi.catalog import reconcile
+from slices_bi.catalog import jobs, reconcile
 from slices_bi.catalog.db import session_scope
-from slices_bi.catalog.deletion import NotExpired, request_deletion
+from slices_bi.catalog.deletion import NotExpired, request_deletion, stuck_after
 from slices_bi.catalog.errors import CatalogError
-from slices_bi.catalog.reconcile import (
-    EXAMPLES,
-    CleanupReport,
-    DeletionSummary,
-    ReconcileSummary,
-)
-from slices_bi.catalog.repository import LIVE_RESOURCE_STATUSES
+from slices_bi.catalog.models import Resource
+from slices_bi.catalog.reconcile import EXAMPLES, CleanupReport, DeletionSummary, ReconcileSummary
+from slices_bi.catalog.submission import Launcher, submit_task
 from slices_bi.catalog.types import utcnow
-from slices_bi.deployments.launcher import Launcher, get_launcher
+from slices_bi.deployments.launcher import get_launcher
 from slices_bi.deployments.names import EXPIRY_CLEANUP_FLOW
 from slices_bi.flows.common import cloud_task_options
-from slices_bi.openstack import compute
-from slices_bi.openstack.connection import connect
-from slices_bi.openstack.errors import CloudError
+from slices_bi.flows.reconcile_cloud import reconcile_cloud
 from slices_bi.settings import Settings, get_settings
 
 REPORT_ARTIFACT_KEY = "expiry-cleanup-report"
+LEASE = timedelta(minutes=5)
 Log = logging.Logger | logging.LoggerAdapter[Any]
 _module_logger = logging.getLogger(__name__)
 
 
-def start_expired_deletions(
+def start_deletions(
     settings: Settings, launcher: Launcher, logger: Log = _module_logger
 ) -> DeletionSummary:
-    """Request the deletion of expired resources within the open-deletion budget."""
+    """Resume stuck deletions, then request the deletion of expired resources, within the
+    open-deletion budget; the runs start once every deletion is requested."""
     summary = DeletionSummary()
     now = utcnow()
+    tasks: set[str] = set()
     with session_scope(settings) as session:
         summary.open_before = reconcile.count_open_deletions(session)
         budget = max(0, settings.expiry_cleanup_max_deletions - summary.open_before)
+        stuck = reconcile.list_stuck_deletions(
+            session, now=now, stuck_after=stuck_after(), limit=budget
+        )
+        for resource in stuck:
+            if _request(session, resource, None, tasks, logger, summary):
+                summary.resumed += 1
+        budget -= summary.resumed
         expired = reconcile.list_expired_undeleted(session, now=now, limit=budget + 1)
         summary.more_waiting = len(expired) > budget
         for resource in expired[:budget]:
-            previous = resource.delete_task_id
-            try:
-                task = request_deletion(
-                    session,
-                    resource_id=resource.id,
-                    user_id=None,
-                    launcher=launcher,
-                    expired_by=now,
-                )
-            except NotExpired:
-                session.rollback()  # extended since it was listed: it stays
-                continue
-            except CatalogError as exc:
-                session.rollback()
-                summary.errors += 1
-                logger.warning("deletion refused resource_id=%s: %s", resource.id, exc.detail)
-                continue
-            if task.id == previous:
-                continue
-            summary.started += 1
-            summary.not_submitted += task.flow_run_id is None
-            if len(summary.resource_ids) < EXAMPLES:
-                summary.resource_ids.append(resource.id)
-            logger.info(
-                "expired resource deletion started resource_id=%s task_id=%s flow_run_id=%s",
-                resource.id,
-                task.id,
-                task.flow_run_id,
-            )
+            if _request(session, resource, now, tasks, logger, summary):
+                summary.started += 1
+                if len(summary.resource_ids) < EXAMPLES:
+                    summary.resource_ids.append(resource.id)
+    for task_id in sorted(tasks):
+        summary.not_submitted += submit_task(task_id, launcher) is None
     return summary
 
 
-def reconcile_cloud(settings: Settings, logger: Log = _module_logger) -> ReconcileSummary:
-    """Remove leaked servers of this site and mark active resources whose server vanished.
-
-    Raises `CloudError` when the site's servers cannot be listed (nothing is changed then).
-    """
-    summary = ReconcileSummary()
-    conn = connect(settings)
-    servers = compute.list_site_servers(conn, settings.site_id)
-    summary.site_servers = len(servers)
-    # Read the catalog after listing: a server listed above already has its resource row
-    # (rows are written before servers are made), so "not live" here really means a leak.
-    owners = {s.id: (s.metadata or {}).get(compute.META_RESOURCE) for s in servers}
-    with session_scope(settings) as session:
-        statuses = reconcile.resource_statuses(session, [rid for rid in owners.values() if rid])
-        catalog_empty = not reconcile.has_resources(session)
-        active = reconcile.list_active_with_server(session)
-
-    now = utcnow()
-    grace = timedelta(seconds=settings.leak_grace_seconds)
-    server_of_active = dict(active)
-    for server in servers:
-        resource_id = owners[server.id]
-        status = statuses.get(resource_id or "")
-        # A second server of an active resource (a retried create) is a leak too.
-        saved = server_of_active.get(resource_id or "")
-        duplicate = saved is not None and saved != server.id
-        owned = status in LIVE_RESOURCE_STATUSES and not duplicate
-        if owned or not compute.is_site_server(server, settings.site_id):
-            continue
-        created = _parse_time(server.created_at)
-        if created is None or now - created < grace:
-            summary.leaks_in_grace += 1
-            continue
-        if catalog_empty or summary.leaks_removed >= settings.expiry_cleanup_max_deletions:
-            summary.leaks_held += 1
-            continue
-        try:
-            compute.delete_server(conn, server.id, ignore_missing=True)
-        except CloudError as exc:
-            if exc.transient:
-                raise  # the whole step is retried; what was done is done
-            summary.leak_errors += 1  # e.g. a locked server: the others still go
-            logger.warning("leaked server not deleted server_id=%s: %s", server.id, exc)
-            continue
-        summary.leaks_removed += 1
-        if len(summary.removed_server_ids) < EXAMPLES:
-            summary.removed_server_ids.append(server.id)
-        logger.warning(
-            "leaked server deleted server_id=%s resource_id=%s resource_status=%s",
-            server.id,
-            resource_id,
-            status.value if status else "unknown",
+def _request(
+    session: Any,
+    resource: Resource,
+    expired_by: datetime | None,
+    tasks: set[str],
+    logger: Log,
+    summary: DeletionSummary,
+) -> bool:
+    """Request the deletion of `resource`; True when a task took it in."""
+    previous = resource.delete_task_id
+    try:
+        task = request_deletion(
+            session, resource_id=resource.id, user_id=None, launcher=None, expired_by=expired_by
         )
-
-    listed = set(owners)
-    for resource_id, server_id in active:
-        if server_id in listed:
-            continue
-        found = compute.find_server(conn, server_id)
-        if found is not None and (found.status or "").upper() not in ("DELETED", "SOFT_DELETED"):
-            continue
-        with session_scope(settings) as session:
-            marked = reconcile.mark_server_vanished(
-                session, resource_id=resource_id, server_id=server_id, now=utcnow()
-            )
-        if marked:
-            summary.vanished_marked += 1
-            if len(summary.vanished_resource_ids) < EXAMPLES:
-                summary.vanished_resource_ids.append(resource_id)
-            logger.warning(
-                "active resource lost its server resource_id=%s server_id=%s",
-                resource_id,
-                server_id,
-            )
-    return summary
+    except NotExpired:
+        session.rollback()  # extended since it was listed: it stays
+        return False
+    except CatalogError as exc:
+        session.rollback()
+        summary.errors += 1
+        logger.warning("deletion refused resource_id=%s: %s", resource.id, exc.detail)
+        return False
+    if task.id == previous:
+        return False
+    tasks.add(task.id)
+    logger.info("deletion requested resource_id=%s task_id=%s", resource.id, task.id)
+    return True
 
 
 def run_expiry_cleanup(
@@ -184,17 +117,33 @@ def run_expiry_cleanup(
     """
     resolved = settings or get_settings()
     report = CleanupReport()
+    holder = f"{resolved.worker_name}:{uuid.uuid4()}"
+    if not _take_job(holder, report):
+        return report
     start = time.perf_counter()
-    report.deletions = start_expired_deletions(resolved, launcher or get_launcher())
-    report.reconcile = reconcile_cloud(resolved)
-    report.duration_seconds = time.perf_counter() - start
+    try:
+        report.deletions = start_deletions(resolved, launcher or get_launcher())
+        report.reconcile = reconcile_cloud(resolved)
+    finally:
+        jobs.release_lease(EXPIRY_CLEANUP_FLOW, holder)
+        report.duration_seconds = time.perf_counter() - start
     return report
 
 
-@task(name="start-expired-deletions", cache_policy=NO_CACHE, persist_result=False)
-def expired_deletions() -> DeletionSummary:
-    """Start delete-resource runs for expired resources, within the open-deletion budget."""
-    return start_expired_deletions(get_settings(), get_launcher(), get_run_logger())
+def _take_job(holder: str, report: CleanupReport) -> bool:
+    if jobs.take_lease(EXPIRY_CLEANUP_FLOW, holder, LEASE) is not None:
+        return True
+    held = jobs.lease_holder(EXPIRY_CLEANUP_FLOW)
+    report.skipped = "another expiry-cleanup is running" + (
+        f" ({held[0]}, lease until {held[1]:%H:%M:%S} UTC)" if held else ""
+    )
+    return False
+
+
+@task(name="start-deletions", cache_policy=NO_CACHE, persist_result=False)
+def deletions() -> DeletionSummary:
+    """Resume stuck deletions; start deletions of expired resources (within the budget)."""
+    return start_deletions(get_settings(), get_launcher(), get_run_logger())
 
 
 @task(name="reconcile-cloud", **cloud_task_options())
@@ -203,25 +152,35 @@ def reconcile_site() -> ReconcileSummary:
     return reconcile_cloud(get_settings(), get_run_logger())
 
 
-@flow(name=EXPIRY_CLEANUP_FLOW, log_prints=False)
-def expiry_cleanup() -> CleanupReport:
-    """Delete expired resources and reconcile the site's servers with the catalog.
+def _run_name() -> str:
+    return f"expiry-cleanup {utcnow():%Y-%m-%d %H:%M:%S}"
 
-    Starts a delete-resource run for each expired resource (at most
-    `expiry_cleanup_max_deletions` open at once), deletes servers of this site that no live
-    resource owns (after `leak_grace_seconds`), and marks active resources whose server
-    vanished as failed. The summary is the `expiry-cleanup-report` artifact.
+
+@flow(name=EXPIRY_CLEANUP_FLOW, flow_run_name=_run_name, log_prints=False)
+def expiry_cleanup() -> CleanupReport:
+    """Delete expired resources, resume stuck deletions and reconcile the site's servers
+    with the catalog.
+
+    Starts delete-resource runs for expired resources (at most
+    `expiry_cleanup_max_deletions` resources being deleted at once) and again for
+    resources whose deletion stopped, deletes servers of this site that no live resource
+    owns (after `leak_grace_seconds`), and marks active resources whose server vanished as
+    failed. The summary is the `expiry-cleanup-report` artifact.
     """
     logger = get_run_logger()
     report = CleanupReport()
+    holder = f"{get_settings().worker_name}:{uuid.uuid4()}"
     start = time.perf_counter()
-    report.deletions = expired_deletions()
     try:
-        report.reconcile = reconcile_site()
-    except Exception as exc:
-        report.reconcile_error = str(exc)
-        raise
+        if _take_job(holder, report):
+            report.deletions = deletions()
+            try:
+                report.reconcile = reconcile_site()
+            except Exception as exc:
+                report.reconcile_error = str(exc)
+                raise
     finally:
+        jobs.release_lease(EXPIRY_CLEANUP_FLOW, holder)
         report.duration_seconds = time.perf_counter() - start
         create_markdown_artifact(
             key=REPORT_ARTIFACT_KEY,
@@ -230,13 +189,3 @@ def expiry_cleanup() -> CleanupReport:
         )
         logger.info("expiry cleanup: %s", report.summary())
     return report
-
-
-def _parse_time(value: object) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=utcnow().tzinfo)

@@ -1,11 +1,13 @@
 """Flow state hooks: they carry the run's state onto the app's task row.
 
 Mapping (`slices_bi.flows.states.task_status_for`): Running -> running; Completed ->
-finished with completed 100; Failed/Crashed -> failed with the state message; Cancelled
--> cancelled. A terminal task row is never changed again (see `catalog.lifecycle`), so the
+finished with completed 100; Failed -> failed with the state message; Cancelled ->
+cancelled. A terminal task row is never changed again (see `catalog.lifecycle`), so the
 flow body may write a better message first and the hook then changes nothing.
 
-When a provision run fails, crashes or is cancelled, the hook also removes what the run
+A Crashed run does not settle its task: the sweep resumes the work with a new attempt of
+the same run (`slices_bi.deployments.sweep`), and fails the task only when the attempts
+are used up. When a provision run fails or is cancelled, the hook removes what the run
 made for resources that are still pending/provisioning and marks them failed (no waiting;
 the periodic reconciler is the safety net, and nothing runs on SIGKILL).
 
@@ -33,7 +35,6 @@ from slices_bi.settings import get_settings
 _fallback_logger = logging.getLogger(__name__)
 
 _GIVE_UP_REASONS = {
-    "CRASHED": "ProvisionCrashed",
     "CANCELLED": "ProvisionCancelled",
     "CANCELLING": "ProvisionCancelled",
 }
@@ -56,9 +57,7 @@ def _release_unfinished(flow_run: FlowRun, task_id: str, state: State[Any], log:
         return
     kind = _state_kind(state)
     reason = _GIVE_UP_REASONS.get(kind, "ProvisionFailed")
-    what = {"ProvisionCrashed": "crashed", "ProvisionCancelled": "was cancelled"}.get(
-        reason, "failed"
-    )
+    what = "was cancelled" if reason == "ProvisionCancelled" else "failed"
     message = f"the provisioning run {flow_run.name or flow_run.id} {what}"
     if state.message and kind != "CANCELLED":
         message += f": {state.message}"
@@ -85,6 +84,11 @@ def sync_task_state(flow: Any, flow_run: FlowRun, state: State[Any]) -> None:
         task_id = (flow_run.parameters or {}).get("task_id")
         if not isinstance(task_id, str):
             log.warning("flow run %s has no task_id parameter; no task to update", flow_run.id)
+            return
+        if _state_kind(state) == "CRASHED":
+            lifecycle.touch_task(
+                task_id=task_id, message=f"the run crashed ({state.message}); it will be resumed"
+            )
             return
         status = task_status_for(_state_kind(state), state.name)
         if status == TaskStatus.RUNNING:
@@ -121,7 +125,7 @@ def on_failure(flow: Any, flow_run: FlowRun, state: State[Any]) -> None:
 
 
 def on_crashed(flow: Any, flow_run: FlowRun, state: State[Any]) -> None:
-    """Flow hook: the run crashed; the task failed (provision: clean-up as on failure)."""
+    """Flow hook: the run crashed; the task waits for the sweep to resume it."""
     sync_task_state(flow, flow_run, state)
 
 

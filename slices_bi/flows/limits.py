@@ -1,7 +1,7 @@
 """The Prefect global concurrency limit that caps server creations across every worker.
 
-The flows enter `openstack_slot()` around the Nova create call with `strict=True`, so the
-limit must exist: the worker start-up (and the tests) call `ensure_openstack_limit`.
+The flows enter `openstack_slots()` around their Nova create calls with `strict=True`, so
+the limit must exist: the worker start-up (and the tests) call `ensure_openstack_limit`.
 """
 
 from __future__ import annotations
@@ -52,7 +52,11 @@ def ensure_openstack_limit(limit: int) -> None:
 
 
 @contextmanager
-def openstack_slot() -> Iterator[None]:
-    """Hold one slot of `OPENSTACK_CONCURRENCY_LIMIT` (strict: the limit must exist)."""
-    with concurrency(OPENSTACK_CONCURRENCY_LIMIT, occupy=1, strict=True):
+def openstack_slots(occupy: int = 1) -> Iterator[None]:
+    """Hold `occupy` slots of `OPENSTACK_CONCURRENCY_LIMIT` (strict: the limit must exist).
+
+    A step that creates many servers takes its slots in one call and shares them among its
+    threads: one acquisition per step, not one per server, for the Prefect server to serve.
+    """
+    with concurrency(OPENSTACK_CONCURRENCY_LIMIT, occupy=occupy, strict=True):
         yield

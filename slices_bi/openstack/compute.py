@@ -145,10 +145,28 @@ def create_server(
         return conn.compute.create_server(**attrs)
 
 
-def _fault_message(server: Server) -> str:
-    fault = server.fault or {}
+def build_failure(server: Server | None, server_id: str) -> ServerFailedError:
+    """The error of a server that went to ERROR, worded for the person who asked for it.
+
+    Without a fault, Nova lost the build on its side (seen when a compute service restarts
+    mid-build): the error says so and allows one more try on a new server
+    (`retry_on_new_server`). With a fault, the fault is the reason and is final.
+    """
+    fault = (server.fault if server is not None else None) or {}
     message = str(fault.get("message") or "").strip() if isinstance(fault, dict) else ""
-    return message or "the cloud gave no fault message"
+    if not message:
+        return ServerFailedError(
+            f"the cloud stopped building server {server_id} without giving a reason "
+            "(this happens when a compute node restarts during the build)",
+            reason=errors.SERVER_BUILD_INTERRUPTED,
+            server_id=server_id,
+            retry_on_new_server=True,
+        )
+    if "no valid host" in message.lower():
+        message += (
+            " (no compute node can take this flavor now: choose a smaller flavor or try later)"
+        )
+    return ServerFailedError(f"server {server_id} went to ERROR: {message}", server_id=server_id)
 
 
 def _poll_delays(interval: float) -> Iterable[float]:
@@ -180,10 +198,7 @@ def wait_for_active(
             if status == "ACTIVE":
                 return server
             if status == "ERROR":
-                raise ServerFailedError(
-                    f"server {server_id} went to ERROR: {_fault_message(server)}",
-                    server_id=server_id,
-                )
+                raise build_failure(server, server_id)
             if status in ("DELETED", "SOFT_DELETED", "SHELVED_OFFLOADED"):
                 raise NotFoundError(
                     f"server {server_id} is {status}",
@@ -265,6 +280,7 @@ __all__ = [
     "META_EXPERIMENT",
     "META_RESOURCE",
     "META_SITE",
+    "build_failure",
     "create_server",
     "delete_server",
     "find_server",

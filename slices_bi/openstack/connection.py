@@ -5,26 +5,37 @@ from __future__ import annotations
 import threading
 
 import openstack
+from openstack.config.loader import OpenStackConfig
 from openstack.connection import Connection
 
 from slices_bi.settings import Settings, get_settings
 
-_connections: dict[tuple[str | None, str | None], Connection] = {}
+_connections: dict[tuple[str | None, str | None, tuple[str, ...]], Connection] = {}
 _lock = threading.Lock()
 
 
 def connect(settings: Settings | None = None) -> Connection:
     """A connection to the configured cloud (`cloud` setting, else OS_CLOUD), reused per process.
 
+    The cloud's entry comes from `clouds_yaml` when that is set, else from the places
+    openstacksdk looks in (OS_CLIENT_CONFIG_FILE, ./clouds.yaml, ~/.config/openstack/).
+
     openstacksdk connections are thread-safe for API calls and keep their Keystone token,
     so one per process saves an authentication round trip on every flow task.
     """
     resolved = settings or get_settings()
-    key = (resolved.cloud, resolved.region)
+    files = (str(resolved.clouds_yaml),) if resolved.clouds_yaml else ()
+    key = (resolved.cloud, resolved.region, files)
     with _lock:
         conn = _connections.get(key)
         if conn is None:
-            conn = openstack.connect(cloud=resolved.cloud, region_name=resolved.region)
+            if files:  # an explicit clouds.yaml (`up` writes one for devcloud)
+                region = OpenStackConfig(config_files=list(files)).get_one(
+                    cloud=resolved.cloud, region_name=resolved.region
+                )
+                conn = Connection(config=region)
+            else:
+                conn = openstack.connect(cloud=resolved.cloud, region_name=resolved.region)
             _connections[key] = conn
         return conn
 

@@ -36,6 +36,7 @@ NETWORK_NOT_FOUND: Final = "NetworkNotFound"
 NETWORK_AMBIGUOUS: Final = "NetworkAmbiguous"
 QUOTA_EXCEEDED: Final = "QuotaExceeded"
 SERVER_ERROR: Final = "ServerError"
+SERVER_BUILD_INTERRUPTED: Final = "ServerBuildInterrupted"
 SERVER_BUILD_TIMEOUT: Final = "ServerBuildTimeout"
 SERVER_DELETE_TIMEOUT: Final = "ServerDeleteTimeout"
 SERVER_NOT_FOUND: Final = "ServerNotFound"
@@ -111,9 +112,39 @@ class QuotaExceededError(FinalCloudError):
 
 
 class ServerFailedError(FinalCloudError):
-    """The server went to ERROR; `message` holds Nova's fault message."""
+    """The server went to ERROR; `message` holds Nova's fault message.
+
+    `retry_on_new_server`: the cloud lost the build on its side (no fault); a new server
+    may well succeed, where asking the same server again never will.
+    """
 
     default_reason = SERVER_ERROR
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str | None = None,
+        status_code: int | None = None,
+        retry_on_new_server: bool = False,
+        **ids: str | None,
+    ) -> None:
+        super().__init__(message, reason=reason, status_code=status_code, **ids)
+        self.retry_on_new_server = retry_on_new_server
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (
+            _rebuild_failed,
+            (self.message, self.reason, self.status_code, self.ids, self.retry_on_new_server),
+        )
+
+
+def _rebuild_failed(
+    message: str, reason: str, status_code: int | None, ids: dict[str, str], retry: bool
+) -> ServerFailedError:
+    return ServerFailedError(
+        message, reason=reason, status_code=status_code, retry_on_new_server=retry, **ids
+    )
 
 
 class ServerTimeoutError(FinalCloudError):

@@ -29,7 +29,7 @@ class OfflineLauncher:
 
     submitted: list[str] = field(default_factory=list)
 
-    def submit(self, task: Task) -> str | None:
+    def submit(self, task: Task, name: str | None = None) -> str | None:
         self.submitted.append(task.id)
         return None
 

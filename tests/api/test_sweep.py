@@ -37,7 +37,22 @@ def test_task_accepted_while_prefect_is_down_is_submitted_once_it_is_back(
         run = prefect.read_flow_run(flow_run_id)
     assert run.parameters == {"task_id": task_id}
 
-    # The run dies without a hook (SIGKILL): the sweep settles the task from Prefect's state.
+    # The run dies without a hook (SIGKILL; the zombie automation marks it Crashed): the
+    # sweep schedules the same run again, up to run_max_attempts crashes.
+    for attempt in range(2, settings.run_max_attempts + 1):
+        with get_client(sync_client=True) as prefect:
+            prefect.set_flow_run_state(flow_run_id, Crashed(message="worker killed"), force=True)
+        assert settle_stale_tasks(stale_after=timedelta(0)) == 1
+        with get_client(sync_client=True) as prefect:
+            state = prefect.read_flow_run(flow_run_id).state
+        assert state.name == "AwaitingRetry"
+        session.expire_all()
+        task = session.get(Task, task_id)
+        assert task.status == TaskStatus.PENDING
+        assert f"attempt {attempt} of {settings.run_max_attempts}" in task.message
+        assert task.flow_run_id == flow_run_id  # the same run resumes the work
+
+    # One crash too many: the task fails, and so do its resources.
     with get_client(sync_client=True) as prefect:
         prefect.set_flow_run_state(flow_run_id, Crashed(message="worker killed"), force=True)
     assert settle_stale_tasks(stale_after=timedelta(0)) == 1
@@ -52,7 +67,7 @@ def test_task_accepted_while_prefect_is_down_is_submitted_once_it_is_back(
     assert settle_stale_tasks(stale_after=timedelta(0)) == 0
 
 
-def test_a_run_gone_from_prefect_fails_its_task_and_blocks_nothing(
+def test_a_run_gone_from_prefect_is_submitted_again_and_blocks_nothing(
     client, tokens, image, flavor, session, prefect_api_url, settings
 ):
     build_deployments(settings)[0].apply()
@@ -84,9 +99,14 @@ def test_a_run_gone_from_prefect_fails_its_task_and_blocks_nothing(
     session.commit()
     assert settle_stale_tasks(stale_after=timedelta(minutes=1)) == 2
     session.expire_all()
-    assert session.get(Task, gone).status == TaskStatus.FAILED
-    assert "no longer exists" in session.get(Task, gone).message
-    assert session.get(Task, other).status == TaskStatus.FAILED
+    lost = session.get(Task, gone)
+    assert (lost.status, lost.flow_run_id) == (TaskStatus.PENDING, None)
+    assert "no longer exists" in lost.message
+    assert submit_unsubmitted(PrefectLauncher(), grace=timedelta(0)) == 1  # a new run
+    session.expire_all()
+    assert session.get(Task, gone).flow_run_id not in (None, "5b0f8a0e-6f2c-4a39-9a53-3f8e3d0c9b21")
+    with get_client(sync_client=True) as prefect:
+        assert prefect.read_flow_run(run.id).state.name == "AwaitingRetry"  # resumed
 
 
 def test_recent_unfinished_tasks_are_left_alone(
@@ -102,3 +122,29 @@ def test_recent_unfinished_tasks_are_left_alone(
     session.add(task)
     session.commit()
     assert settle_stale_tasks(stale_after=timedelta(minutes=5)) == 0
+
+
+def test_a_run_claimed_but_never_started_is_handed_back(
+    client, tokens, image, flavor, session, prefect_api_url, settings
+):
+    from prefect.states import Pending
+
+    build_deployments(settings)[0].apply()
+    task_id = client.post(
+        "/resources", json=request_body(image, flavor, tokens), headers=bearer(tokens.experiment())
+    ).json()["id"]
+    flow_run_id = PrefectLauncher().submit(session.get(Task, task_id))
+    with get_client(sync_client=True) as prefect:
+        prefect.set_flow_run_state(flow_run_id, Pending(), force=True)
+    task = session.get(Task, task_id)
+    task.flow_run_id, task.updated_at = flow_run_id, utcnow() - timedelta(minutes=5)
+    session.add(task)
+    session.commit()
+    # Claimed moments ago: the worker may be starting it.
+    assert settle_stale_tasks(stale_after=timedelta(minutes=1)) == 0
+    # Claimed longer ago than a run may stay silent: handed back.
+    assert settle_stale_tasks(stale_after=timedelta(minutes=1), dead_after=timedelta(0)) == 1
+    with get_client(sync_client=True) as prefect:
+        state = prefect.read_flow_run(flow_run_id).state
+    assert state.name == "AwaitingRetry"
+    assert "never started" in state.message

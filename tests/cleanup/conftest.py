@@ -37,7 +37,7 @@ class RecordingLauncher:
 
     submitted: list[str] = field(default_factory=list)
 
-    def submit(self, task: Task) -> str | None:
+    def submit(self, task: Task, name: str | None = None) -> str | None:
         self.submitted.append(task.id)
         return f"run-{len(self.submitted)}"
 

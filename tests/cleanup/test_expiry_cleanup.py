@@ -95,30 +95,38 @@ class TestExpiredResources:
         settings = cleanup_settings.model_copy(update={"expiry_cleanup_max_deletions": 3})
         experiment = catalog.experiment()
         # One deletion the API started is already open: it takes one of the three slots.
-        by_api = catalog.resource(experiment, status=ResourceStatus.DELETING)
-        catalog.delete_task(experiment, by_api, status=TaskStatus.RUNNING)
+        api_task = new_id("task", SITE)
+        by_api = catalog.resource(
+            experiment, status=ResourceStatus.DELETING, delete_task_id=api_task
+        )
+        catalog.delete_task(experiment, by_api, status=TaskStatus.RUNNING, task_id=api_task)
         expired = [catalog.resource(experiment, expires_in=PAST * (n + 1)) for n in range(5)]
 
         first = run_expiry_cleanup(settings, launcher)
 
         assert (first.deletions.started, first.deletions.more_waiting) == (2, True)
-        assert len(delete_tasks(session)) == 3
+        tasks = delete_tasks(session)
+        assert len(tasks) == 2  # the API's, and one for the two expired of one experiment
+        assert sorted(len(t.resource_ids) for t in tasks) == [1, 2]
         assert run_expiry_cleanup(settings, launcher).deletions.started == 0
 
         for task in delete_tasks(session):  # the deletions end
-            resource = session.get(Resource, task.resource_ids[0])
-            assert resource is not None
-            task.status, resource.status = TaskStatus.FINISHED, ResourceStatus.DELETED
-            session.add_all([task, resource])
+            task.status = TaskStatus.FINISHED
+            for rid in task.resource_ids:
+                resource = session.get(Resource, rid)
+                assert resource is not None
+                resource.status = ResourceStatus.DELETED
+                session.add(resource)
+            session.add(task)
         session.commit()
 
         third = run_expiry_cleanup(settings, launcher)
 
         assert (third.deletions.started, third.deletions.more_waiting) == (3, False)
         assert all(catalog.get(rid).delete_task_id for rid in expired)
-        assert len(launcher.submitted) == 5
+        assert len(launcher.submitted) == 2  # one run per batch of one experiment
 
-    def test_a_deletion_that_ended_is_retried_only_after_a_while(
+    def test_a_deletion_that_failed_is_resumed_after_a_short_while(
         self,
         catalog: Catalog,
         session: Session,
@@ -128,26 +136,55 @@ class TestExpiredResources:
     ) -> None:
         experiment = catalog.experiment()
         recent, old = new_id("task", SITE), new_id("task", SITE)
-        stuck_recently = catalog.resource(
-            experiment, status=ResourceStatus.DELETING, expires_in=PAST, delete_task_id=recent
+        failed_just_now = catalog.resource(
+            experiment, status=ResourceStatus.DELETING, delete_task_id=recent
         )
-        stuck_long_ago = catalog.resource(
-            experiment, status=ResourceStatus.DELETING, expires_in=PAST, delete_task_id=old
+        failed_a_while_ago = catalog.resource(
+            experiment, status=ResourceStatus.DELETING, delete_task_id=old
         )
-        for task_id, rid, age in ((recent, stuck_recently, 1), (old, stuck_long_ago, 30)):
+        for task_id, rid, age in ((recent, failed_just_now, 5), (old, failed_a_while_ago, 120)):
             catalog.delete_task(
                 experiment,
                 rid,
                 status=TaskStatus.FAILED,
-                age=timedelta(minutes=age),
+                age=timedelta(seconds=age),
                 task_id=task_id,
             )
 
         report = run_expiry_cleanup(cleanup_settings, launcher)
 
-        assert report.deletions.started == 1
-        assert catalog.get(stuck_recently).delete_task_id == recent
-        assert catalog.get(stuck_long_ago).delete_task_id not in (old, None)
+        assert (report.deletions.resumed, report.deletions.started) == (1, 0)
+        assert catalog.get(failed_just_now).delete_task_id == recent
+        assert catalog.get(failed_a_while_ago).delete_task_id not in (old, None)
+        assert len(launcher.submitted) == 1
+
+    def test_a_deletion_whose_run_stopped_moving_starts_again(
+        self,
+        catalog: Catalog,
+        session: Session,
+        cleanup_settings: Settings,
+        launcher: RecordingLauncher,
+        cloud: object,
+    ) -> None:
+        experiment = catalog.experiment()
+        stale, fresh = new_id("task", SITE), new_id("task", SITE)
+        silent = catalog.resource(experiment, status=ResourceStatus.DELETING, delete_task_id=stale)
+        moving = catalog.resource(experiment, status=ResourceStatus.DELETING, delete_task_id=fresh)
+        silent_for = timedelta(seconds=cleanup_settings.run_dead_after_seconds + 10)
+        catalog.delete_task(
+            experiment, silent, status=TaskStatus.RUNNING, age=silent_for, task_id=stale
+        )
+        catalog.delete_task(experiment, moving, status=TaskStatus.RUNNING, task_id=fresh)
+
+        report = run_expiry_cleanup(cleanup_settings, launcher)
+
+        assert report.deletions.resumed == 1
+        assert catalog.get(moving).delete_task_id == fresh
+        assert catalog.get(silent).delete_task_id not in (stale, None)
+        old_task = session.get(Task, stale)
+        session.refresh(old_task)
+        assert old_task.status == TaskStatus.FAILED
+        assert "no progress" in old_task.message
 
 
 class TestLeakedServers:

@@ -9,7 +9,8 @@ import pytest
 from openstack.connection import Connection
 from prefect.tasks import Task
 
-from slices_bi.flows import deprovision, limits, provision
+from slices_bi.flows import deprovision, limits, provision_steps
+from slices_bi.openstack import lookups
 from slices_bi.openstack.connection import close_connections
 from slices_bi.settings import get_settings
 
@@ -32,7 +33,8 @@ def cloud(
     monkeypatch.setenv("SLICES_BI_SERVER_DELETE_TIMEOUT_SECONDS", "20")
     get_settings.cache_clear()
     close_connections()
-    for module in (provision, deprovision):
+    lookups.forget()  # tests change images and networks under the flows
+    for module in (provision_steps, deprovision):
         for value in vars(module).values():
             if isinstance(value, Task) and value.retries:
                 monkeypatch.setattr(value, "retry_delay_seconds", [RETRY_DELAY] * value.retries)

@@ -52,7 +52,7 @@ def test_missing_task_changes_nothing() -> None:
     assert lifecycle.set_task_progress(task_id="task_tld-city-bp1_nothere", completed=5) == -1
 
 
-def test_server_id_saved_at_once_and_user_data_dropped() -> None:
+def test_server_id_saved_at_once_and_user_data_kept_until_active() -> None:
     made = make_provision_task()
     rid = made.resource_id
     assert (
@@ -62,10 +62,12 @@ def test_server_id_saved_at_once_and_user_data_dropped() -> None:
     assert lifecycle.get_user_data(resource_id=rid) is not None
     assert lifecycle.record_server_id(resource_id=rid, server_id="srv-1")
     assert resource_row(rid).server_id == "srv-1"
-    assert user_data_row(rid) is None
+    # kept while the build may have to start again on a new server
+    assert user_data_row(rid) is not None
     assert lifecycle.mark_resource_active(resource_id=rid, private_ipv4="10.0.0.5")
     row = resource_row(rid)
     assert (row.status, row.private_ipv4) == (ResourceStatus.ACTIVE, "10.0.0.5")
+    assert user_data_row(rid) is None
 
 
 def test_delete_wins_over_a_running_provision() -> None:
@@ -112,11 +114,3 @@ def test_failed_resource_keeps_reason_and_loses_user_data() -> None:
         resource_id=rid, reason="ProvisionCrashed", message="y"
     )
     assert resource_row(rid).status_reason == "QuotaExceeded"
-
-
-def test_pop_user_data_returns_it_once() -> None:
-    made = make_provision_task(user_data="#cloud-config\n")
-    rid = made.resource_id
-    assert lifecycle.pop_user_data(resource_id=rid) == "#cloud-config\n"
-    assert lifecycle.pop_user_data(resource_id=rid) is None
-    assert not lifecycle.drop_user_data(resource_id=rid)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, BackgroundTasks, Query
+from fastapi import APIRouter, BackgroundTasks, Query, Request
 
 from slices_bi.api.deps import (
     ExperimentDep,
@@ -13,12 +13,12 @@ from slices_bi.api.deps import (
     VerifierDep,
 )
 from slices_bi.api.errors import documented
+from slices_bi.api.submitting import submit_after_response
 from slices_bi.auth import ExperimentIdentity, Identity, TokenError, TokenVerifier
 from slices_bi.catalog import deletion, repository, resources
 from slices_bi.catalog.errors import Forbidden
 from slices_bi.catalog.models import Resource, ResourcePublic, ResourcesPublic, Task, TaskPublic
 from slices_bi.catalog.schemas import ResourceExtension, ResourcesRequest, TokenRef
-from slices_bi.catalog.submission import submit_task
 
 router = APIRouter(
     prefix="/resources",
@@ -63,12 +63,6 @@ def _visible(resource: Resource, identity: Identity) -> Resource:
     return resource
 
 
-def _submit_later(task: Task, background: BackgroundTasks, launcher: LauncherDep) -> None:
-    # After the response: a slow or absent Prefect never delays the answer.
-    if task.flow_run_id is None:
-        background.add_task(submit_task, task.id, launcher)
-
-
 @router.post(
     "", response_model=TaskPublic, responses=_ERRORS, summary="Request VMs for the experiment"
 )
@@ -80,6 +74,7 @@ def request_resources(
     networks: NetworksDep,
     launcher: LauncherDep,
     background: BackgroundTasks,
+    request: Request,
 ) -> Task:
     """Validate the whole request, store it, and start its provisioning; answers with the task.
 
@@ -87,7 +82,7 @@ def request_resources(
     """
     requester = _requester(experiment, _body_user(body.tokens, verifier))
     task = resources.request_resources(session, body=body, requester=requester, networks=networks)
-    _submit_later(task, background, launcher)
+    submit_after_response(task, request, background, launcher)
     return task
 
 
@@ -136,6 +131,7 @@ def delete_resource(
     experiment: ExperimentDep,
     launcher: LauncherDep,
     background: BackgroundTasks,
+    request: Request,
 ) -> Task:
     """Start the deletion; answers with the delete task (the same one while it runs)."""
     resources.get_resource_of(
@@ -144,5 +140,5 @@ def delete_resource(
     task = deletion.request_deletion(
         session, resource_id=resource_id, user_id=experiment.user_id, launcher=None
     )
-    _submit_later(task, background, launcher)
+    submit_after_response(task, request, background, launcher)
     return task

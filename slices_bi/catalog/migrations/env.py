@@ -4,7 +4,8 @@ from alembic import context
 from sqlalchemy import create_engine, pool
 from sqlmodel import SQLModel
 
-import slices_bi.catalog.models  # noqa: F401  (registers the tables)
+import slices_bi.catalog.jobs
+import slices_bi.catalog.models  # noqa: F401
 
 config = context.config
 target_metadata = SQLModel.metadata

@@ -1,0 +1,115 @@
+"""Steps that work on every resource of a task at once, as one Prefect task run each.
+
+A request of fifty VMs is one run of six task runs, not three hundred: each step calls the
+cloud for all its resources concurrently (threads) and reports, per resource, a value, a
+final failure, or that a deletion overtook it (`Superseded`). Transient cloud errors are
+retried by Prefect: the step raises `StepRetry` when any resource hit one, Prefect runs the
+whole step again (with backoff), and what was already done is found done (every step is
+idempotent: find before create, delete ignores missing). After the last try, the flow
+takes the outcome carried by the last `StepRetry` and fails only the resources that kept
+failing.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from prefect.states import State
+
+from slices_bi.flows.common import INTERNAL_ERROR, Superseded
+from slices_bi.openstack.errors import CloudError, TransientCloudError, is_transient
+
+# Cloud calls one step makes at once (the global limit caps server creations further).
+STEP_THREADS = 16
+
+
+@dataclass
+class Outcome:
+    """What a step did for each resource."""
+
+    done: dict[str, Any] = field(default_factory=dict)
+    failed: dict[str, BaseException] = field(default_factory=dict)
+    superseded: set[str] = field(default_factory=set)
+
+
+class StepRetry(TransientCloudError):
+    """Some resources of a step met a transient cloud error: retry the step."""
+
+    def __init__(self, outcome: Outcome, transient: dict[str, BaseException]) -> None:
+        first = next(iter(transient.values()))
+        super().__init__(f"{len(transient)} resource(s) met a transient cloud error, e.g. {first}")
+        self.outcome = outcome
+        self.transient_errors = transient
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (StepRetry, (self.outcome, self.transient_errors))
+
+
+def for_each(
+    work: Callable[[str], Any], resource_ids: Iterable[str], threads: int = STEP_THREADS
+) -> Outcome:
+    """Run `work(resource_id)` for every resource concurrently; raises `StepRetry` when any
+    met a transient error (the others' results travel with it)."""
+    ids = list(resource_ids)
+    outcome = Outcome()
+    transient: dict[str, BaseException] = {}
+    if not ids:
+        return outcome
+
+    def one(resource_id: str) -> None:
+        try:
+            outcome.done[resource_id] = work(resource_id)
+        except Superseded:
+            outcome.superseded.add(resource_id)
+        except Exception as exc:
+            if is_transient(exc):
+                transient[resource_id] = exc
+            else:
+                outcome.failed[resource_id] = exc
+
+    if len(ids) == 1:
+        one(ids[0])
+    else:
+        with ThreadPoolExecutor(max_workers=min(threads, len(ids))) as pool:
+            # Each thread runs in a copy of this context: Prefect's run logger needs it.
+            futures = [pool.submit(contextvars.copy_context().run, one, rid) for rid in ids]
+            for future in futures:
+                future.result()
+    if transient:
+        raise StepRetry(outcome, transient)
+    return outcome
+
+
+def outcome_of(state: State[Any], resource_ids: Iterable[str], tries: int) -> Outcome:
+    """The outcome of a step's task run once Prefect gave up or succeeded.
+
+    A run that ended on `StepRetry` gives the outcome of its last try, the resources that
+    kept meeting transient errors failed; any other failure fails every resource.
+    """
+    if state.is_completed():
+        result = state.result()
+        assert isinstance(result, Outcome)
+        return result
+    error = state.result(raise_on_failure=False)
+    if isinstance(error, StepRetry):
+        outcome = error.outcome
+        for resource_id, exc in error.transient_errors.items():
+            outcome.failed[resource_id] = CloudError(
+                f"the cloud is unavailable, tried {tries} times: {exc}",
+                reason=getattr(exc, "reason", None) or "CloudUnavailable",
+            )
+        return outcome
+    if not isinstance(error, BaseException):
+        error = RuntimeError(state.message or f"the step ended {state.name}")
+    return Outcome(failed=dict.fromkeys(resource_ids, error))
+
+
+def describe(exc: BaseException) -> tuple[str, str]:
+    """(reason, message) of a resource's failure, worded for the person who asked."""
+    if isinstance(exc, CloudError):
+        return exc.reason, exc.message
+    return INTERNAL_ERROR, f"internal error ({type(exc).__name__}); operators have the run logs"
