@@ -32,7 +32,7 @@ from openstack.connection import Connection
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import PREFIX, Api, Stack, start_stack  # noqa: E402
+from harness import PREFIX, Api, Stack, start_stack
 
 
 def sdk_floor(stack: Stack, n: int) -> tuple[float, float]:
@@ -172,8 +172,9 @@ def run(boot_delay: float, n: int, big: int, api_bench: bool, expiry_lead: float
             print("api: " + api_load(api, task["id"]), flush=True)
 
         print(f"Prefect 5xx answers: {stack.prefect_5xx()}")
+        mib = 2**20
         print(
-            f"stack resident memory: idle {idle / 2**20:.0f} MiB, peak {stack.peak_rss / 2**20:.0f} MiB"
+            f"stack resident memory: idle {idle / mib:.0f} MiB, peak {stack.peak_rss / mib:.0f} MiB"
         )
     finally:
         stack.stop()
