@@ -26,8 +26,7 @@ from slices_bi.devcloud.store import Store
 logger = logging.getLogger(__name__)
 
 TOKEN_TTL = 24 * 3600.0
-_SAVE_DEBOUNCE = 0.2
-_DELAYS = ("boot_delay", "delete_delay", "deleted_visible", "floating_ip_delay")
+_DELAYS = ("boot_delay", "delete_delay", "deleted_visible", "floating_ip_delay", "save_delay")
 
 
 @dataclass
@@ -44,6 +43,9 @@ class DevcloudConfig:
     #: Seconds between a floating IP association (at once in Neutron) and its
     #: ``floating`` entry in the server's ``addresses`` in Nova.
     floating_ip_delay: float = 1.0
+    #: Seconds after a change before the state file is rewritten (changes in between
+    #: share one write); a clean stop writes it at once.
+    save_delay: float = 0.2
     #: Base URL put in the catalog; None derives it from each request's Host header.
     public_url: str | None = None
 
@@ -135,7 +137,7 @@ class Devcloud:
         except RuntimeError:
             self.save()
             return
-        self._save_handle = loop.call_later(_SAVE_DEBOUNCE, self.save)
+        self._save_handle = loop.call_later(self.config.save_delay, self.save)
 
     def save(self) -> None:
         """Write the state file now (no-op without one)."""
