@@ -11,10 +11,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from slices_bi.devcloud.compute_view import addresses, lifecycle, server_summary, server_view
+from slices_bi.devcloud.compute_view import (
+    addresses,
+    is_deleted,
+    lifecycle,
+    server_summary,
+    server_view,
+)
 from slices_bi.devcloud.microversion import Version, at_least, compute_api
 from slices_bi.devcloud.models import Server
 from slices_bi.devcloud.server_create import boot
+from slices_bi.devcloud.server_fields import scheduler_hints
 from slices_bi.devcloud.web import (
     base_url,
     dc_of,
@@ -29,9 +36,16 @@ from slices_bi.devcloud.web import (
 MAX_LIMIT = 1000
 
 
-def get_server(request: Request) -> Server:
+def get_server(request: Request, *, deleted: bool = False) -> Server:
+    """The server of the path; with ``deleted``, also one whose delete completed a
+    moment ago (Nova still shows it as DELETED to ``GET /servers/{id}``)."""
     server_id = request.path_params["server_id"]
-    server = dc_of(request).store.servers.get(server_id)
+    store = dc_of(request).store
+    server = store.servers.get(server_id)
+    if server is None and deleted:
+        server = store.deleted_servers.get(server_id)
+    elif server is not None and not deleted and is_deleted(server, time.time()):
+        server = None
     if server is None:
         raise nova_error(404, f"Instance {server_id} could not be found.")
     return server
@@ -46,7 +60,7 @@ def _show(request: Request, server: Server, version: Version, status: int = 200)
 @compute_api
 async def create(request: Request, version: Version) -> Response:
     body = await read_json(request, nova_error)
-    servers = boot(dc_of(request), body.get("server"), version)
+    servers = boot(dc_of(request), body.get("server"), version, scheduler_hints(body))
     first = servers[0]
     base = base_url(request)
     out: dict[str, Any] = {
@@ -88,6 +102,8 @@ def _select(request: Request, now: float) -> list[Server]:
     fields = {"image": "image_id", "flavor": "flavor_id", "uuid": "id"}
     out = []
     for server in reversed(store.servers.values()):
+        if is_deleted(server, now):
+            continue  # as Nova without deleted=True
         if name is not None and not name.search(server.name):
             continue
         if statuses and lifecycle(server, now).status not in statuses:
@@ -136,7 +152,7 @@ async def detail(request: Request, version: Version) -> Response:
 
 @compute_api
 async def show(request: Request, version: Version) -> Response:
-    return _show(request, get_server(request), version)
+    return _show(request, get_server(request, deleted=True), version)
 
 
 @compute_api
@@ -165,7 +181,7 @@ async def delete(request: Request, version: Version) -> Response:
     if server.locked:
         raise nova_error(409, f"Instance {server.id} is locked")
     now = time.time()
-    dc.store.schedule_delete(server, now, dc.config.delete_delay)
+    dc.store.schedule_delete(server, now, dc.config.delete_delay, dc.config.deleted_visible)
     dc.store.purge_due(now)
     return Response(status_code=204)
 
@@ -197,7 +213,7 @@ async def action(request: Request, version: Version) -> Response:
 @compute_api
 async def ips(request: Request, version: Version) -> Response:
     server = get_server(request)
-    addrs = addresses(dc_of(request).store, server)
+    addrs = addresses(dc_of(request).store, server, time.time())
     label = request.path_params.get("network")
     if label is None:
         return JSONResponse({"addresses": addrs})

@@ -33,7 +33,9 @@ def lifecycle(server: Server, now: float) -> Lifecycle:
     """Status of ``server`` at time ``now``."""
     ready_at = server.created_at + server.boot_delay
     booted = now >= ready_at
-    if not booted:
+    if is_deleted(server, now):
+        status, vm_state, task, power = "DELETED", "deleted", None, NOSTATE
+    elif not booted:
         status, vm_state, task, power = "BUILD", "building", "spawning", NOSTATE
     elif server.fails:
         status, vm_state, task, power = "ERROR", "error", None, NOSTATE
@@ -41,16 +43,24 @@ def lifecycle(server: Server, now: float) -> Lifecycle:
         status, vm_state, task, power = "SHUTOFF", "stopped", None, SHUTDOWN
     else:
         status, vm_state, task, power = "ACTIVE", "active", None, RUNNING
-    if server.deleted_at is not None:
+    if server.deleted_at is not None and status != "DELETED":
         task = "deleting"
     launched = ready_at if booted and not server.fails else None
     updated = max(server.updated_at, ready_at if booted else server.created_at)
     return Lifecycle(status, vm_state, task, power, launched, max(updated, server.deleted_at or 0))
 
 
-def addresses(store: Store, server: Server) -> dict[str, list[dict[str, Any]]]:
-    """``addresses`` of a server: fixed IPs of its ports plus their floating IPs."""
+def is_deleted(server: Server, now: float) -> bool:
+    """Whether the delete of ``server`` has completed by ``now`` (Nova: status DELETED)."""
+    return server.purge_at is not None and now >= server.purge_at
+
+
+def addresses(store: Store, server: Server, now: float) -> dict[str, list[dict[str, Any]]]:
+    """``addresses`` of a server: fixed IPs of its ports plus the floating IPs that have
+    reached Nova by ``now``; none once its delete has completed."""
     out: dict[str, list[dict[str, Any]]] = {}
+    if is_deleted(server, now):
+        return out
     for port in store.server_ports(server.id):
         network = store.networks.get(port.network_id)
         entries = out.setdefault(network.name if network else port.network_id, [])
@@ -58,10 +68,9 @@ def addresses(store: Store, server: Server) -> dict[str, list[dict[str, Any]]]:
         for fixed in port.fixed_ips:
             entries.append(_address(fixed["ip_address"], "fixed", mac))
         fip_id = store.fip_by_port.get(port.id)
-        if fip_id is not None:
-            entries.append(
-                _address(store.floating_ips[fip_id].floating_ip_address, "floating", mac)
-            )
+        fip = store.floating_ips[fip_id] if fip_id is not None else None
+        if fip is not None and now >= fip.addresses_at:
+            entries.append(_address(fip.floating_ip_address, "floating", mac))
     return out
 
 
@@ -92,6 +101,7 @@ def server_view(
     """The full (detail) representation of a server at a microversion."""
     state = lifecycle(server, now)
     booted = state.status != "BUILD"
+    deleted = state.status == "DELETED"
     host_id = hashlib.sha224(f"{server.project_id}devcloud".encode()).hexdigest() if booted else ""
     has_ports = server.id in store.ports_by_device
     body: dict[str, Any] = {
@@ -102,11 +112,11 @@ def server_view(
         "user_id": server.user_id,
         "metadata": dict(server.metadata),
         "hostId": host_id,
-        "image": {"id": server.image_id, "links": _links(base, "images", server.image_id)[1:]},
+        "image": _server_image(server, version, base),
         "flavor": _server_flavor(server, version, base),
         "created": iso(server.created_at),
         "updated": iso(state.updated),
-        "addresses": addresses(store, server),
+        "addresses": addresses(store, server, now),
         "accessIPv4": "",
         "accessIPv6": "",
         "links": _links(base, "servers", server.id),
@@ -116,7 +126,7 @@ def server_view(
         "config_drive": "True" if server.config_drive else "",
         "key_name": server.key_name,
         "OS-SRV-USG:launched_at": _usage_time(state.launched_at),
-        "OS-SRV-USG:terminated_at": None,
+        "OS-SRV-USG:terminated_at": _usage_time(server.purge_at if deleted else None),
         "security_groups": [{"name": "default"}] if has_ports else [],
         "OS-EXT-SRV-ATTR:host": "devcloud" if booted else None,
         "OS-EXT-SRV-ATTR:instance_name": f"instance-{server.seq:08x}",
@@ -151,11 +161,38 @@ def server_view(
     if at_least(version, 2, 73):
         body["locked_reason"] = None
     if at_least(version, 2, 96):
-        body["pinned_availability_zone"] = None
-    if state.status == "ERROR":
-        ready_at = server.created_at + server.boot_delay
-        body["fault"] = {"code": 500, "created": iso(ready_at), "message": server.fault_message}
+        body["pinned_availability_zone"] = server.pinned_availability_zone
+    if at_least(version, 2, 100):
+        body["scheduler_hints"] = dict(server.scheduler_hints)
+    fault = _fault(server) if state.status in ("ERROR", "DELETED") else None
+    if fault is not None:
+        body["fault"] = fault
     return body
+
+
+def _fault(server: Server) -> dict[str, Any] | None:
+    """Nova's ``fault`` of a failed build; None when it kept none. ``details`` only go
+    to admins (devcloud's user is one) or with codes other than 500, as in Nova."""
+    if not server.fails or not server.fault_recorded:
+        return None
+    fault: dict[str, Any] = {
+        "code": server.fault_code,
+        "created": iso(server.created_at + server.boot_delay),
+        "message": server.fault_message,
+    }
+    if server.fault_details:
+        fault["details"] = server.fault_details
+    return fault
+
+
+def _server_image(server: Server, version: Version, base: str) -> dict[str, Any]:
+    image: dict[str, Any] = {
+        "id": server.image_id,
+        "links": _links(base, "images", server.image_id)[1:],
+    }
+    if at_least(version, 2, 98):
+        image["properties"] = dict(server.image_properties)
+    return image
 
 
 def _usage_time(ts: float | None) -> str | None:

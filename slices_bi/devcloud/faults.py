@@ -19,12 +19,28 @@ SERVICES = ("identity", "compute", "image", "network")
 QUOTA_KEYS = ("instances", "cores", "ram", "floating_ips")
 _PER_SERVICE_FLOAT = ("error_rate", "latency", "reset_rate")
 _PER_SERVICE_INT = ("error_count", "reset_count")
+_INT_FIELDS = (
+    "error_status",
+    "server_error_count",
+    "server_error_code",
+    "server_error_without_fault_count",
+)
 
 
 class Action(Enum):
     PASS = "pass"  # noqa: S105 - not a password
     ERROR = "error"
     RESET = "reset"
+
+
+class BuildOutcome(Enum):
+    """How a new server's build ends."""
+
+    ACTIVE = "active"
+    #: ERROR with a fault record (``server_error_*``).
+    ERROR = "error"
+    #: ERROR and no fault at all, as after a compute restart mid-build.
+    ERROR_WITHOUT_FAULT = "error_without_fault"
 
 
 def _per_service(value: float = 0) -> dict[str, Any]:
@@ -47,10 +63,16 @@ class Faults:
     reset_count: dict[str, int] = field(default_factory=lambda: _per_service(0))
     #: If set, errors and resets only hit calls whose "METHOD /path" matches this regex.
     match: str | None = None
-    #: Probability / next-N count of new servers ending in ERROR instead of ACTIVE.
+    #: Probability / next-N count of new servers ending in ERROR instead of ACTIVE,
+    #: with a fault of this message, code and (shown to admins) details.
     server_error_rate: float = 0.0
     server_error_count: int = 0
     server_error_message: str = "No valid host was found. There are not enough hosts available."
+    server_error_code: int = 500
+    server_error_details: str | None = None
+    #: Probability / next-N count of new servers ending in ERROR with no fault at all.
+    server_error_without_fault_rate: float = 0.0
+    server_error_without_fault_count: int = 0
     #: Project quotas; -1 means unlimited.
     quota: dict[str, int] = field(default_factory=lambda: dict.fromkeys(QUOTA_KEYS, -1))
     #: Seed of the RNG behind the rates (None: not reproducible).
@@ -77,16 +99,20 @@ class Faults:
                 if not isinstance(value, dict) or set(value) - set(QUOTA_KEYS):
                     raise ValueError(f"quota must be a dict with keys from {QUOTA_KEYS}")
                 setattr(new, key, {**self.quota, **{k: int(v) for k, v in value.items()}})
-            elif key in ("error_status", "server_error_count"):
-                setattr(new, key, int(value))
-            elif key == "server_error_rate":
+            elif key in _INT_FIELDS:
+                setattr(new, key, _count(key, value))
+            elif key in ("server_error_rate", "server_error_without_fault_rate"):
                 setattr(new, key, _rate(key, value))
-            elif key in ("match", "server_error_message", "seed"):
+            elif key in ("match", "seed"):
                 setattr(new, key, value)
+            elif key in ("server_error_message", "server_error_details"):
+                setattr(new, key, _text(key, value, key == "server_error_details"))
             else:
                 raise ValueError(f"unknown fault field {key!r}")
         if not 400 <= new.error_status <= 599:
             raise ValueError("error_status must be an HTTP error status (400-599)")
+        if not 100 <= new.server_error_code <= 599:
+            raise ValueError("server_error_code must be an HTTP status (100-599)")
         if new.match:
             try:
                 re.compile(new.match)
@@ -106,12 +132,19 @@ class Faults:
             return Action.ERROR
         return Action.PASS
 
-    def server_fails(self) -> bool:
-        """Whether the server being created should end in ERROR."""
+    def build_outcome(self) -> BuildOutcome:
+        """How the build of the server being created ends (counts first, then rates)."""
         if self.server_error_count > 0:
             self.server_error_count -= 1
-            return True
-        return self._draw(self.server_error_rate)
+            return BuildOutcome.ERROR
+        if self.server_error_without_fault_count > 0:
+            self.server_error_without_fault_count -= 1
+            return BuildOutcome.ERROR_WITHOUT_FAULT
+        if self._draw(self.server_error_rate):
+            return BuildOutcome.ERROR
+        if self._draw(self.server_error_without_fault_rate):
+            return BuildOutcome.ERROR_WITHOUT_FAULT
+        return BuildOutcome.ACTIVE
 
     def _take(self, counts: dict[str, int], rates: dict[str, float], service: str) -> bool:
         if counts.get(service, 0) > 0:
@@ -128,6 +161,23 @@ def _rate(key: str, value: Any) -> float:
     if not 0.0 <= rate <= 1.0:
         raise ValueError(f"{key} must be between 0 and 1")
     return rate
+
+
+def _count(key: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"{key} must be an integer")
+    number = int(value)
+    if number < 0:
+        raise ValueError(f"{key} must not be negative")
+    return number
+
+
+def _text(key: str, value: Any, nullable: bool) -> str | None:
+    if value is None and nullable:
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"{key} must be a string" + (" or null" if nullable else ""))
+    return value
 
 
 def _service_values(key: str, value: Any, cast: type) -> dict[str, Any]:

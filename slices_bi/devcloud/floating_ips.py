@@ -18,7 +18,11 @@ from slices_bi.devcloud.store import Store
 from slices_bi.devcloud.web import dc_of, neutron_error
 
 
-def _associate(store: Store, fip: FloatingIP, port_id: str | None, fixed_ip: str | None) -> None:
+def _associate(
+    store: Store, fip: FloatingIP, port_id: str | None, fixed_ip: str | None, nova_delay: float
+) -> None:
+    """Point ``fip`` at a port (None: disassociate); Nova's ``addresses`` of the server
+    show it ``nova_delay`` seconds later."""
     if not port_id:
         store.associate_fip(fip, None, None)
         return
@@ -37,6 +41,7 @@ def _associate(store: Store, fip: FloatingIP, port_id: str | None, fixed_ip: str
             f"on external network {fip.floating_network_id}.",
         )
     store.associate_fip(fip, target, fixed, stable_id("router", "router1"))
+    fip.addresses_at = time.time() + nova_delay
 
 
 async def floating_ips(request: Request) -> Response:
@@ -78,7 +83,13 @@ async def floating_ips(request: Request) -> Response:
     )
     store.add_fip(fip)
     try:
-        _associate(store, fip, spec.get("port_id"), spec.get("fixed_ip_address"))
+        _associate(
+            store,
+            fip,
+            spec.get("port_id"),
+            spec.get("fixed_ip_address"),
+            dc.config.floating_ip_delay,
+        )
     except Exception:
         store.remove_fip(fip.id)
         raise
@@ -86,7 +97,8 @@ async def floating_ips(request: Request) -> Response:
 
 
 async def floating_ip(request: Request) -> Response:
-    store = dc_of(request).store
+    dc = dc_of(request)
+    store = dc.store
     fip: FloatingIP = lookup(store.floating_ips, "FloatingIP", request.path_params["fip_id"])
     if request.method == "DELETE":
         store.remove_fip(fip.id)
@@ -94,7 +106,13 @@ async def floating_ip(request: Request) -> Response:
     if request.method == "PUT":
         spec = await body_of(request, "floatingip")
         if "port_id" in spec:
-            _associate(store, fip, spec["port_id"], spec.get("fixed_ip_address"))
+            _associate(
+                store,
+                fip,
+                spec["port_id"],
+                spec.get("fixed_ip_address"),
+                dc.config.floating_ip_delay,
+            )
         fip.description = str(spec.get("description", fip.description))
         fip.updated_at = time.time()
     return JSONResponse({"floatingip": netops.fip_view(fip)})

@@ -16,7 +16,7 @@ from slices_bi.devcloud.web import ApiError, base_url, nova_error
 
 Version = tuple[int, int]
 MIN_VERSION: Version = (2, 1)
-MAX_VERSION: Version = (2, 96)
+MAX_VERSION: Version = (2, 100)
 _HEADER = "OpenStack-API-Version"
 _LEGACY_HEADER = "X-OpenStack-Nova-API-Version"
 

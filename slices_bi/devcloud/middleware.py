@@ -1,14 +1,15 @@
 """The ASGI layer in front of every OpenStack API call: trailing-slash
-normalisation, call counters, lazy state transitions, fault injection
+normalisation, request ids, call counters, lazy state transitions, fault injection
 (latency, errors, connection resets), token checks and persistence triggers."""
 
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Sequence
 
 from starlette.routing import BaseRoute, Match
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from slices_bi.devcloud.faults import Action
 from slices_bi.devcloud.runtime import Devcloud
@@ -58,6 +59,24 @@ async def drop_connection(send: Send) -> None:
     raise ConnectionAbortedError("devcloud: injected connection reset")
 
 
+def with_request_id(send: Send, service: str) -> Send:
+    """``send`` adding ``x-openstack-request-id: req-<uuid>`` to the answer, as every
+    OpenStack service does (Nova also names it ``x-compute-request-id``)."""
+    request_id = f"req-{uuid.uuid4()}".encode()
+    names = [b"x-openstack-request-id"]
+    if service == "compute":
+        names.append(b"x-compute-request-id")
+
+    async def send_with_id(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = [(k, v) for k, v in message.get("headers", []) if k.lower() not in names]
+            headers += [(name, request_id) for name in names]
+            message = {**message, "headers": headers}
+        await send(message)
+
+    return send_with_id
+
+
 class DevcloudMiddleware:
     """Wraps the Starlette app; ``routes`` are only used to name counters."""
 
@@ -91,6 +110,7 @@ class DevcloudMiddleware:
             return
         dc = self.dc
         method = scope["method"]
+        raw_send, send = send, with_request_id(send, service)
         dc.tick()
         dc.counters[f"{method} {self.template(scope)}"] += 1
         delay = dc.faults.latency.get(service, 0.0)
@@ -98,7 +118,7 @@ class DevcloudMiddleware:
             await asyncio.sleep(delay)
         action = dc.faults.decide(service, f"{method} {path}")
         if action is Action.RESET:
-            await drop_connection(send)
+            await drop_connection(raw_send)  # needs uvicorn's own send
             return
         if action is Action.ERROR:
             status = dc.faults.error_status

@@ -86,15 +86,28 @@ class Server:
     config_drive: bool = False
     #: The build ends in ERROR (decided at create time, shown after the boot delay).
     fails: bool = False
+    #: Whether Nova keeps a fault for the failed build (not after a compute restart
+    #: mid-build), and what it says.
+    fault_recorded: bool = True
     fault_message: str = ""
+    fault_code: int = 500
+    fault_details: str | None = None
+    #: The image's properties at boot (Nova shows them since microversion 2.98).
+    image_properties: dict[str, str] = field(default_factory=dict)
+    #: Scheduler hints given at boot (Nova shows them since microversion 2.100).
+    scheduler_hints: dict[str, Any] = field(default_factory=dict)
+    #: The availability zone asked for at boot (Nova shows it since microversion 2.96).
+    pinned_availability_zone: str | None = None
     #: Ports devcloud created for the server (deleted with it); others are only unbound.
     owned_port_ids: list[str] = field(default_factory=list)
     updated_at: float = 0.0
     stopped: bool = False
     locked: bool = False
-    #: Set when a delete was requested; the server disappears at ``purge_at``.
+    #: Set when a delete was requested; the delete completes at ``purge_at`` (ports and
+    #: quota freed, status DELETED, gone from lists) and GET answers 404 from ``forget_at``.
     deleted_at: float | None = None
     purge_at: float | None = None
+    forget_at: float | None = None
 
 
 @dataclass
@@ -156,6 +169,9 @@ class FloatingIP:
     description: str = ""
     created_at: float = 0.0
     updated_at: float = 0.0
+    #: When the association reaches the server's ``addresses`` in Nova (Neutron shows
+    #: it at once; Nova learns it from a network-changed event a moment later).
+    addresses_at: float = 0.0
 
 
 @dataclass

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import secrets
 import time
@@ -25,7 +26,7 @@ from slices_bi.devcloud.store import Store
 logger = logging.getLogger(__name__)
 
 TOKEN_TTL = 24 * 3600.0
-_SAVE_DEBOUNCE = 0.2
+_DELAYS = ("boot_delay", "delete_delay", "deleted_visible", "floating_ip_delay", "save_delay")
 
 
 @dataclass
@@ -34,8 +35,17 @@ class DevcloudConfig:
 
     #: Seconds a new server stays in BUILD before going ACTIVE (or ERROR).
     boot_delay: float = 3.0
-    #: Seconds between a delete request and the server being gone (404).
+    #: Seconds between a delete request and the delete completing (task_state deleting).
     delete_delay: float = 0.5
+    #: Seconds a completed delete still answers ``GET /servers/{id}`` with status DELETED
+    #: (it is already gone from the lists) before the 404, as Nova does.
+    deleted_visible: float = 1.0
+    #: Seconds between a floating IP association (at once in Neutron) and its
+    #: ``floating`` entry in the server's ``addresses`` in Nova.
+    floating_ip_delay: float = 1.0
+    #: Seconds after a change before the state file is rewritten (changes in between
+    #: share one write); a clean stop writes it at once.
+    save_delay: float = 0.2
     #: Base URL put in the catalog; None derives it from each request's Host header.
     public_url: str | None = None
 
@@ -43,10 +53,10 @@ class DevcloudConfig:
         """Partial update; raises ValueError on unknown fields or bad values."""
         new = replace(self)
         for key, value in changes.items():
-            if key in ("boot_delay", "delete_delay"):
+            if key in _DELAYS:
                 number = float(value)
-                if number < 0:
-                    raise ValueError(f"{key} must not be negative")
+                if not math.isfinite(number) or number < 0:
+                    raise ValueError(f"{key} must be a finite number of seconds, not negative")
                 setattr(new, key, number)
             elif key == "public_url":
                 setattr(new, key, str(value).rstrip("/") if value else None)
@@ -127,7 +137,7 @@ class Devcloud:
         except RuntimeError:
             self.save()
             return
-        self._save_handle = loop.call_later(_SAVE_DEBOUNCE, self.save)
+        self._save_handle = loop.call_later(self.config.save_delay, self.save)
 
     def save(self) -> None:
         """Write the state file now (no-op without one)."""

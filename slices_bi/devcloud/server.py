@@ -53,6 +53,8 @@ class DevcloudServer:
         port: int = 0,
         boot_delay: float = 3.0,
         delete_delay: float = 0.5,
+        deleted_visible: float = 1.0,
+        floating_ip_delay: float = 1.0,
         state_file: str | os.PathLike[str] | None = None,
         faults: dict[str, Any] | None = None,
         identity: Identity | None = None,
@@ -62,7 +64,12 @@ class DevcloudServer:
         if faults:
             fault_settings.update(faults)
         self.devcloud = Devcloud(
-            DevcloudConfig(boot_delay=boot_delay, delete_delay=delete_delay),
+            DevcloudConfig(
+                boot_delay=boot_delay,
+                delete_delay=delete_delay,
+                deleted_visible=deleted_visible,
+                floating_ip_delay=floating_ip_delay,
+            ),
             identity=identity,
             faults=fault_settings,
             state_file=state_file,
@@ -186,7 +193,8 @@ class DevcloudServer:
         return dict(self._admin("GET", "/config"))
 
     def set_config(self, **fields: Any) -> dict[str, Any]:
-        """Partially update boot_delay / delete_delay / public_url."""
+        """Partially update boot_delay / delete_delay / deleted_visible /
+        floating_ip_delay / public_url."""
         return dict(self._admin("PUT", "/config", fields))
 
     def set_boot_delay(self, seconds: float) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 import secrets
 import string
@@ -11,19 +9,19 @@ import time
 import uuid
 from typing import Any
 
+from slices_bi.devcloud.faults import BuildOutcome
 from slices_bi.devcloud.microversion import Version, at_least
 from slices_bi.devcloud.models import Flavor, Image, Network, Port, Server
 from slices_bi.devcloud.netops import NOVA_OWNER, create_port
 from slices_bi.devcloud.runtime import Devcloud
+from slices_bi.devcloud.server_fields import (
+    invalid,
+    validate_metadata,
+    validate_tags,
+    validate_user_data,
+)
 from slices_bi.devcloud.store import Store, keypair_key
 from slices_bi.devcloud.web import ApiError, nova_error
-
-MAX_USER_DATA = 65535
-_TAG_RE = re.compile(r"^[^,/]{1,60}$")
-
-
-def _invalid(field: str, detail: str) -> ApiError:
-    return nova_error(400, f"Invalid input for field/attribute {field}. {detail}")
 
 
 def _ref_id(ref: Any) -> str:
@@ -33,7 +31,7 @@ def _ref_id(ref: Any) -> str:
 
 def _image(store: Store, ref: Any) -> Image:
     if not ref:
-        raise _invalid(
+        raise invalid(
             "server", "Value: imageRef is required (booting from volume is not supported)."
         )
     image = store.images.get(_ref_id(ref))
@@ -46,7 +44,7 @@ def _image(store: Store, ref: Any) -> Image:
 
 def _flavor(store: Store, ref: Any) -> Flavor:
     if ref in (None, ""):
-        raise _invalid("server", "Value: 'flavorRef' is a required property")
+        raise invalid("server", "Value: 'flavorRef' is a required property")
     flavor = store.flavors.get(_ref_id(ref))
     if flavor is None:
         raise nova_error(400, f"Flavor {_ref_id(ref)} could not be found.")
@@ -72,7 +70,7 @@ def _networks(
     internal = [n for n in store.networks.values() if not n.external]
     if requested is None:
         if at_least(version, 2, 37):
-            raise _invalid("server", "Value: 'networks' is a required property")
+            raise invalid("server", "Value: 'networks' is a required property")
         if len(internal) > 1:
             raise nova_error(
                 409, "Multiple possible networks found, use a Network ID to be more specific."
@@ -85,11 +83,11 @@ def _networks(
             raise nova_error(400, "Unable to automatically allocate a network for project")
         return [(internal[0], None, None)]
     if not isinstance(requested, list):
-        raise _invalid("networks", f"Value: {requested!r}. It must be a list, 'auto' or 'none'.")
+        raise invalid("networks", f"Value: {requested!r}. It must be a list, 'auto' or 'none'.")
     out: list[tuple[Network, Port | None, str | None]] = []
     for item in requested:
         if not isinstance(item, dict):
-            raise _invalid("networks", f"Value: {item!r} is not of type 'object'")
+            raise invalid("networks", f"Value: {item!r} is not of type 'object'")
         fixed = item.get("fixed_ip")
         if item.get("port"):
             port = store.ports.get(str(item["port"]))
@@ -104,51 +102,8 @@ def _networks(
                 raise nova_error(400, f"Network {item['uuid']} could not be found.")
             out.append((network, None, fixed))
         else:
-            raise _invalid("networks", "Each network needs a 'uuid' or a 'port'.")
+            raise invalid("networks", "Each network needs a 'uuid' or a 'port'.")
     return out
-
-
-def _user_data(raw: Any) -> str | None:
-    if raw is None:
-        return None
-    try:
-        decoded = base64.b64decode(str(raw), validate=True)
-    except (binascii.Error, ValueError):
-        raise _invalid("user_data", f"Value: {raw!r} is not a 'base64'") from None
-    if len(decoded) > MAX_USER_DATA:
-        raise _invalid("user_data", f"Value is too long (max {MAX_USER_DATA} bytes)")
-    return str(raw)
-
-
-def validate_metadata(raw: Any) -> dict[str, str]:
-    if raw is None:
-        return {}
-    if not isinstance(raw, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) and 0 < len(k) <= 255 and len(v) <= 255
-        for k, v in raw.items()
-    ):
-        raise _invalid("metadata", "Value must be a mapping of strings (<= 255 characters).")
-    return dict(raw)
-
-
-def validate_tags(raw: Any, version: Version) -> list[str]:
-    if raw is None:
-        return []
-    if not at_least(version, 2, 52):
-        raise nova_error(
-            400,
-            "Invalid input for field/attribute server. "
-            "Additional properties are not allowed ('tags' was unexpected)",
-        )
-    if (
-        not isinstance(raw, list)
-        or len(raw) > 50
-        or not all(isinstance(t, str) and _TAG_RE.match(t) for t in raw)
-    ):
-        raise _invalid(
-            "tags", "Tags must be at most 50 strings of 1-60 characters without ',' or '/'."
-        )
-    return list(dict.fromkeys(raw))
 
 
 def check_quota(dc: Devcloud, count: int, flavor: Flavor) -> None:
@@ -170,14 +125,36 @@ def _hostname(name: str) -> str:
     return cleaned[:63] or "server"
 
 
-def boot(dc: Devcloud, spec: Any, version: Version) -> list[Server]:
+def _image_properties(image: Image) -> dict[str, str]:
+    # What Nova copies into the instance's system metadata at boot (shown from 2.98).
+    props = {k: str(v) for k, v in image.properties.items()}
+    props.update(min_disk=str(image.min_disk), min_ram=str(image.min_ram))
+    for key in ("disk_format", "container_format"):
+        value = getattr(image, key)
+        if value:
+            props[key] = value
+    return props
+
+
+def _fail(dc: Devcloud, server: Server, outcome: BuildOutcome) -> None:
+    server.fails = outcome is not BuildOutcome.ACTIVE
+    server.fault_recorded = outcome is BuildOutcome.ERROR
+    if outcome is BuildOutcome.ERROR:
+        server.fault_message = dc.faults.server_error_message
+        server.fault_code = dc.faults.server_error_code
+        server.fault_details = dc.faults.server_error_details
+
+
+def boot(
+    dc: Devcloud, spec: Any, version: Version, hints: dict[str, Any] | None = None
+) -> list[Server]:
     """Validate a ``server`` create body and create the server(s)."""
     store = dc.store
     if not isinstance(spec, dict):
-        raise _invalid("server", "Value: 'server' is a required property")
+        raise invalid("server", "Value: 'server' is a required property")
     name = spec.get("name")
     if not isinstance(name, str) or not 0 < len(name.strip()) <= 255:
-        raise _invalid("name", f"Value: {name!r}. The name must be 1-255 characters.")
+        raise invalid("name", f"Value: {name!r}. The name must be 1-255 characters.")
     image, flavor = _image(store, spec.get("imageRef")), _flavor(store, spec.get("flavorRef"))
     _check_fit(image, flavor)
     networks = _networks(store, spec.get("networks"), version)
@@ -187,10 +164,13 @@ def boot(dc: Devcloud, spec: Any, version: Version) -> list[Server]:
         and keypair_key(store.identity.user_id, str(key_name)) not in store.keypairs
     ):
         raise nova_error(400, "Invalid key_name provided.")
-    user_data, metadata = _user_data(spec.get("user_data")), validate_metadata(spec.get("metadata"))
+    user_data, metadata = (
+        validate_user_data(spec.get("user_data")),
+        validate_metadata(spec.get("metadata")),
+    )
     tags = validate_tags(spec.get("tags"), version)
     if "description" in spec and not at_least(version, 2, 19):
-        raise _invalid(
+        raise invalid(
             "server", "Additional properties are not allowed ('description' was unexpected)"
         )
     count = int(spec.get("max_count") or spec.get("min_count") or 1)
@@ -230,14 +210,18 @@ def boot(dc: Devcloud, spec: Any, version: Version) -> list[Server]:
             tags=list(tags),
             description=spec.get("description"),
             availability_zone=str(spec.get("availability_zone") or "nova"),
+            pinned_availability_zone=(
+                str(spec["availability_zone"]) if spec.get("availability_zone") else None
+            ),
+            image_properties=_image_properties(image),
+            scheduler_hints=dict(hints or {}),
             admin_pass=spec.get("adminPass") or secrets.token_urlsafe(9),
             reservation_id=reservation,
             launch_index=index,
             hostname=_hostname(name + suffix),
             config_drive=bool(spec.get("config_drive")),
         )
-        server.fails = dc.faults.server_fails()
-        server.fault_message = dc.faults.server_error_message if server.fails else ""
+        _fail(dc, server, dc.faults.build_outcome())
         store.add_server(server)
         if not server.fails:
             _attach(store, server, networks)
@@ -266,7 +250,7 @@ def _attach(
             else:
                 store.bind_port(store.ports[port_id], "", "")
         server.owned_port_ids.clear()
-        server.fails = True
+        server.fails, server.fault_recorded, server.fault_code = True, True, 500
         server.fault_message = (
             f"Build of instance {server.id} aborted: "
             "Failed to allocate the network(s), not rescheduling."

@@ -11,7 +11,7 @@ from starlette.routing import Route
 
 from slices_bi.devcloud.compute import get_server
 from slices_bi.devcloud.microversion import Version, at_least, compute_api
-from slices_bi.devcloud.server_create import validate_metadata, validate_tags
+from slices_bi.devcloud.server_fields import validate_metadata, validate_tags
 from slices_bi.devcloud.web import nova_error, read_json
 
 _BASE = "/compute/v2.1/servers/{server_id}"

@@ -59,6 +59,9 @@ class Store:
         self.subnets: dict[str, Subnet] = {}
         self.ports: dict[str, Port] = {}
         self.floating_ips: dict[str, FloatingIP] = {}
+        #: Servers whose delete completed, still answering GET with status DELETED
+        #: until their ``forget_at`` (not persisted: they are gone moments later).
+        self.deleted_servers: dict[str, Server] = {}
         self.seq = 0
         self._reindex()
 
@@ -70,6 +73,7 @@ class Store:
         self.used_ips: dict[str, set[int]] = defaultdict(set)
         self._cursor: dict[str, int] = {}
         self._purge_heap: list[tuple[float, str]] = []
+        self._forget_heap: list[tuple[float, str]] = []
         self.usage = {"instances": 0, "cores": 0, "ram": 0}
         for port in self.ports.values():
             if port.device_id:
@@ -100,23 +104,34 @@ class Store:
         self.servers[server.id] = server
         self._count(server, 1)
 
-    def schedule_delete(self, server: Server, now: float, delay: float) -> None:
-        """Mark ``server`` as deleting; it vanishes ``delay`` seconds from ``now``."""
+    def schedule_delete(
+        self, server: Server, now: float, delay: float, deleted_visible: float = 0.0
+    ) -> None:
+        """Mark ``server`` as deleting; the delete completes ``delay`` seconds from ``now``
+        and GET shows it as DELETED for ``deleted_visible`` seconds more."""
         if server.deleted_at is not None:
             return
         server.deleted_at = now
         server.purge_at = now + delay
+        server.forget_at = server.purge_at + deleted_visible
         heapq.heappush(self._purge_heap, (server.purge_at, server.id))
 
     def purge_due(self, now: float) -> int:
-        """Remove servers whose delete delay has passed; returns how many went."""
+        """Complete the deletes that are due (free ports and quota, keep a DELETED
+        record for GET) and forget expired records; returns how many servers went."""
         purged = 0
         while self._purge_heap and self._purge_heap[0][0] <= now:
             _, server_id = heapq.heappop(self._purge_heap)
             server = self.servers.get(server_id)
             if server is not None and server.purge_at is not None and server.purge_at <= now:
                 self._remove_server(server)
+                self.deleted_servers[server.id] = server
+                forget_at = server.forget_at if server.forget_at is not None else server.purge_at
+                heapq.heappush(self._forget_heap, (forget_at, server.id))
                 purged += 1
+        while self._forget_heap and self._forget_heap[0][0] <= now:
+            _, server_id = heapq.heappop(self._forget_heap)
+            self.deleted_servers.pop(server_id, None)
         return purged
 
     def _remove_server(self, server: Server) -> None:

@@ -15,8 +15,9 @@ from .helpers import password_auth
 
 @pytest.fixture(scope="session")
 def fast_devcloud() -> Iterator[DevcloudServer]:
-    """A devcloud without boot/delete delays, shared by the tests of this folder."""
-    with DevcloudServer(boot_delay=0.0, delete_delay=0.0) as server:
+    """A devcloud without boot, delete and floating IP delays, shared by the tests of this
+    folder (deleted servers still show as DELETED for a moment, as in Nova)."""
+    with DevcloudServer(boot_delay=0.0, delete_delay=0.0, floating_ip_delay=0.0) as server:
         yield server
 
 

@@ -63,7 +63,9 @@ def test_seed_adds_images_and_flavors(dc: DevcloudServer, conn: Connection) -> N
 
 def test_state_file_round_trip(tmp_path: Path) -> None:
     state = tmp_path / "state.json"
-    with DevcloudServer(boot_delay=0, delete_delay=0, state_file=state) as first:
+    with DevcloudServer(
+        boot_delay=0, delete_delay=0, floating_ip_delay=0, state_file=state
+    ) as first:
         conn = first.connect()
         net = conn.network.find_network("private")
         image = conn.image.find_image("Debian 12.5")

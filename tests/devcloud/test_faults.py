@@ -1,7 +1,9 @@
 """Each fault mode, seen through what the unmodified SDK raises against a real cloud."""
 
+import re
 import time
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 import pytest
@@ -11,6 +13,8 @@ from openstack.compute.v2.server import Server
 from openstack.connection import Connection
 
 from slices_bi.devcloud.server import DevcloudServer
+
+from .helpers import compute_headers
 
 Boot = Callable[..., Server]
 
@@ -92,6 +96,74 @@ def test_server_error_raises_resource_failure(
     assert conn.compute.wait_for_server(boot(), wait=5, interval=0.05).status == "ACTIVE"
 
 
+def _raw_server(dc: DevcloudServer, token: str, server_id: str) -> dict[str, Any]:
+    url = f"{dc.url}/compute/v2.1/servers/{server_id}"
+    response = httpx.get(url, headers=compute_headers(token, "latest"))
+    assert response.status_code == 200
+    body: dict[str, Any] = response.json()["server"]
+    return body
+
+
+def test_server_error_without_fault_has_no_fault_key(
+    dc: DevcloudServer, conn: Connection, boot: Boot, token: str
+) -> None:
+    dc.set_faults(server_error_without_fault_count=1)
+    failing = boot()
+    with pytest.raises(exceptions.ResourceFailure):
+        conn.compute.wait_for_server(failing, wait=5, interval=0.05)
+    server = conn.compute.get_server(failing.id)
+    assert (server.status, server.vm_state, server.task_state) == ("ERROR", "error", None)
+    assert server.fault is None
+    assert "fault" not in _raw_server(dc, token, failing.id)
+    listed = httpx.get(f"{dc.url}/compute/v2.1/servers/detail", headers=compute_headers(token))
+    assert [("fault" in s, s["status"]) for s in listed.json()["servers"]] == [(False, "ERROR")]
+    assert dc.faults()["server_error_without_fault_count"] == 0
+    assert conn.compute.wait_for_server(boot(), wait=5, interval=0.05).status == "ACTIVE"
+
+
+def test_server_error_without_fault_rate(
+    dc: DevcloudServer, conn: Connection, boot: Boot, token: str
+) -> None:
+    dc.set_faults(server_error_without_fault_rate=1.0)
+    servers = [_raw_server(dc, token, boot().id) for _ in range(3)]
+    assert [(s["status"], "fault" in s) for s in servers] == [("ERROR", False)] * 3
+
+
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [
+        (500, "No valid host was found. There are not enough hosts available."),
+        (403, "Quota exceeded for cores: Requested 2, but already used 20 of 20 cores"),
+    ],
+)
+def test_server_error_carries_the_chosen_fault(
+    dc: DevcloudServer, conn: Connection, boot: Boot, token: str, code: int, message: str
+) -> None:
+    details = 'Traceback (most recent call last):\n  File "nova/conductor/manager.py"'
+    dc.set_faults(
+        server_error_count=1,
+        server_error_code=code,
+        server_error_message=message,
+        server_error_details=details,
+    )
+    failing = boot()
+    fault = _raw_server(dc, token, failing.id)["fault"]
+    assert set(fault) == {"code", "created", "message", "details"}
+    assert (fault["code"], fault["message"], fault["details"]) == (code, message, details)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", fault["created"])
+    assert conn.compute.get_server(failing.id).fault == fault
+
+
+def test_fault_without_details_has_novas_three_keys(
+    dc: DevcloudServer, boot: Boot, token: str
+) -> None:
+    dc.set_faults(server_error_count=1)
+    fault = _raw_server(dc, token, boot().id)["fault"]
+    assert set(fault) == {"code", "created", "message"}
+    assert fault["code"] == 500
+    assert fault["message"] == "No valid host was found. There are not enough hosts available."
+
+
 def test_server_error_rate(dc: DevcloudServer, conn: Connection, boot: Boot) -> None:
     dc.set_faults(server_error_rate=1.0)
     statuses = {conn.compute.get_server(boot().id).status for _ in range(3)}
@@ -125,7 +197,17 @@ def test_quota_403_body_is_novas(dc: DevcloudServer, token: str, image_id: str) 
 
 
 def test_invalid_fault_settings_are_rejected(dc: DevcloudServer) -> None:
-    for bad in ({"error_rate": 2}, {"nope": 1}, {"latency": {"mars": 1}}, {"match": "("}):
+    for bad in (
+        {"error_rate": 2},
+        {"nope": 1},
+        {"latency": {"mars": 1}},
+        {"match": "("},
+        {"server_error_code": 42},
+        {"server_error_without_fault_count": -1},
+        {"server_error_without_fault_rate": 1.5},
+        {"server_error_message": None},
+        {"server_error_details": 7},
+    ):
         with pytest.raises(httpx.HTTPStatusError) as info:
             dc.set_faults(**bad)
         assert info.value.response.status_code == 400

@@ -9,7 +9,23 @@ from openstack.connection import Connection
 
 from slices_bi.devcloud.server import DevcloudServer
 
+from .helpers import poll
+
 Boot = Callable[..., Server]
+
+
+def _floating(conn: Connection, server_id: str, via_ips: bool = False) -> list[str]:
+    """The floating addresses Nova shows for the server (or its ``/ips``)."""
+    if via_ips:
+        addresses = conn.compute.get(f"/servers/{server_id}/ips").json()["addresses"]
+    else:
+        addresses = conn.compute.get_server(server_id).addresses
+    return [
+        a["addr"]
+        for entries in addresses.values()
+        for a in entries
+        if a["OS-EXT-IPS:type"] == "floating"
+    ]
 
 
 def test_seeded_networks_and_subnets(conn: Connection) -> None:
@@ -66,6 +82,27 @@ def test_floating_ip_lifecycle(conn: Connection, boot: Boot) -> None:
     conn.network.delete_ip(fip)
     conn.network.delete_ip(unbound)
     assert list(conn.network.ips()) == []
+
+
+def test_floating_ip_reaches_nova_addresses_after_a_delay(
+    dc: DevcloudServer, conn: Connection, boot: Boot
+) -> None:
+    public = conn.network.find_network("public")
+    server = conn.compute.wait_for_server(boot(), wait=5, interval=0.05)
+    (port,) = conn.network.ports(device_id=server.id)
+    dc.set_config(floating_ip_delay=60)  # a window no slow machine misses
+    fip = conn.network.create_ip(floating_network_id=public.id, port_id=port.id)
+    assert conn.network.get_ip(fip.id).port_id == port.id  # Neutron: associated at once
+    assert conn.network.get_ip(fip.id).status == "ACTIVE"
+    assert _floating(conn, server.id) == []  # Nova: not yet
+    assert _floating(conn, server.id, via_ips=True) == []
+    dc.set_config(floating_ip_delay=0.3)
+    other = conn.network.create_ip(floating_network_id=public.id)
+    conn.network.update_ip(fip, port_id=None)
+    conn.network.update_ip(other, port_id=port.id)
+    assert conn.network.get_ip(other.id).port_id == port.id
+    assert poll(lambda: _floating(conn, server.id) == [other.floating_ip_address])
+    assert _floating(conn, server.id, via_ips=True) == [other.floating_ip_address]
 
 
 def test_floating_ip_needs_external_network(conn: Connection, private_net_id: str) -> None:
