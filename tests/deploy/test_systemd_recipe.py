@@ -71,7 +71,8 @@ def test_units_run_the_projects_commands_as_an_unprivileged_user(name: str) -> N
     assert unit.value("Service", "Restart") == "on-failure"
     assert unit.values("Service", "EnvironmentFile") == [ENV_FILE]
     assert unit.value("Service", "WorkingDirectory") == STATE_DIR
-    assert "KillSignal" in service and "TimeoutStopSec" in service
+    assert "KillSignal" in service
+    assert "TimeoutStopSec" in service
     argv = unit.exec_start({})
     assert argv[0].startswith(INSTALLED_BIN)
     assert [Path(argv[0]).name, *argv[1:]] == COMMANDS[name]
