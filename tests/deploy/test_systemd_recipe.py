@@ -8,6 +8,7 @@ the KillSignal its unit names and must end cleanly, leaving no process behind.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -81,6 +82,24 @@ def test_units_run_the_projects_commands_as_an_unprivileged_user(name: str) -> N
     assert example["SLICES_BI_DEV_ISSUER"] == "false"
 
 
+def test_the_env_file_reads_the_same_in_a_shell() -> None:
+    """Operators source it to run commands by hand: the shell must see what systemd sees."""
+    example = SYSTEMD / "slices-bi.env.example"
+    shell = subprocess.run(
+        ["sh", "-c", 'set -a; . "$0"; exec env -0', str(example)],
+        env={"PATH": os.environ["PATH"]},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    seen = dict(item.partition("=")[::2] for item in shell.split("\0") if item)
+    expected = dotenv_values(example, interpolate=False)
+    assert {key: seen.get(key) for key in expected} == expected
+    assert json.loads(expected["SLICES_BI_TOKEN_ISSUERS"] or "") == [
+        "https://account.ilabt.imec.be"
+    ]
+
+
 @dataclass
 class Service:
     unit: Unit
@@ -124,7 +143,7 @@ def env_file(tmp_path: Path, db: str, devcloud: object) -> Path:
     state = tmp_path / "state"
     state.mkdir()
     values = dotenv_values(SYSTEMD / "slices-bi.env.example", interpolate=False)
-    overrides = {
+    overrides: dict[str, str] = {
         "SLICES_BI_DATA_DIR": str(state),
         "SLICES_BI_PUBLIC_URL": f"http://127.0.0.1:{api}",
         "SLICES_BI_DATABASE_URL": db,
@@ -141,9 +160,13 @@ def env_file(tmp_path: Path, db: str, devcloud: object) -> Path:
         "PREFECT_SERVER_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{state / 'prefect.db'}",
     }
     assert set(overrides) <= set(values), "the example env file lacks a setting the test swaps"
-    values.update(overrides)
+    # The example, line for line, with the swapped values in place.
+    lines = []
+    for line in (SYSTEMD / "slices-bi.env.example").read_text().splitlines():
+        key = line.partition("=")[0]
+        lines.append(f"{key}={overrides[key]}" if key in overrides else line)
     path = tmp_path / "slices-bi.env"
-    path.write_text("".join(f"{key}={value}\n" for key, value in values.items()))
+    path.write_text("\n".join(lines) + "\n")
     return path
 
 
