@@ -62,7 +62,9 @@ def _token(args: argparse.Namespace) -> int:
     try:
         if args.kind == "user":
             token = mint_user_token(
-                settings, user_id=args.user_id or DEV_USER_ID, ttl_seconds=args.ttl or 3600
+                settings,
+                user_id=args.user_id or DEV_USER_ID,
+                ttl_seconds=3600 if args.ttl is None else args.ttl,
             )
         else:
             expiry = datetime.now(UTC) + timedelta(days=args.experiment_days)
@@ -72,7 +74,7 @@ def _token(args: argparse.Namespace) -> int:
                 project_id=args.project_id or DEV_PROJECT_ID,
                 experiment_expires_at=expiry,
                 user_id=args.user_id or DEV_USER_ID,
-                ttl_seconds=args.ttl or 900,
+                ttl_seconds=900 if args.ttl is None else args.ttl,
             )
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -198,42 +200,126 @@ def _abandon(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive_seconds(text: str) -> int:
+    try:
+        seconds = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of seconds") from None
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"must be at least 1 second, not {seconds}")
+    return seconds
+
+
+def _command(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    summary: str,
+    description: str,
+) -> argparse.ArgumentParser:
+    """A subcommand whose --help says what it does (`summary` also shows in the list)."""
+    return commands.add_parser(name, help=summary, description=f"{summary}. {description}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="slices-bi", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("up", help="run the whole stack on this machine").set_defaults(func=_up)
-    api = commands.add_parser("api", help="run the REST API")
-    api.add_argument("--host")
-    api.add_argument("--port", type=int)
-    api.set_defaults(func=_api)
-    commands.add_parser("worker", help="serve the flows and schedules").set_defaults(func=_worker)
+    _command(
+        commands,
+        "up",
+        "Run the whole stack on this machine",
+        "Starts devcloud (unless SLICES_BI_CLOUD or OS_CLOUD names a cloud), the Prefect server "
+        "and UI, the catalog migrations and a first catalog sync, the worker and the API; logs "
+        "go to <data dir>/logs/. Ctrl-C stops everything in reverse order.",
+    ).set_defaults(func=_up)
 
-    token = commands.add_parser("token", help="mint a token with the dev issuer")
-    token.add_argument("kind", choices=["user", "experiment"])
+    api = _command(
+        commands,
+        "api",
+        "Run the REST API",
+        "Serves the API (and /docs, /redoc) with uvicorn, migrates the catalog first, and runs "
+        "the sweep that submits tasks accepted while Prefect was unreachable.",
+    )
+    api.add_argument("--host", help="address to listen on (default: SLICES_BI_API_HOST, 127.0.0.1)")
+    api.add_argument("--port", type=int, help="port (default: SLICES_BI_API_PORT, 8000)")
+    api.set_defaults(func=_api)
+
+    _command(
+        commands,
+        "worker",
+        "Serve the flows and the scheduled jobs",
+        "Migrates the catalog, registers the deployments (provision-resources, "
+        "delete-resource, catalog-sync, expiry-cleanup) with their schedules on the Prefect "
+        "server at PREFECT_API_URL, and runs their flow runs, at most SLICES_BI_WORKER_LIMIT "
+        "at once.",
+    ).set_defaults(func=_worker)
+
+    token = _command(
+        commands,
+        "token",
+        "Mint a token with the dev issuer",
+        "Prints a signed JWT, like `slices auth id-token` (user) or `slices experiment jwt` "
+        "(experiment) against the real portal. An API accepts it only with "
+        "SLICES_BI_DEV_ISSUER=true (which `up` sets when no JWKS is configured).",
+    )
+    token.add_argument(
+        "kind",
+        choices=["user", "experiment"],
+        help="user: reads the catalog and the user's resources; experiment: requests, extends "
+        "and deletes the experiment's resources",
+    )
     token.add_argument("--user-id", help="the user id (sub); a fixed dev user by default")
     token.add_argument("--experiment-id", help="experiment tokens: the experiment id")
     token.add_argument("--project-id", help="experiment tokens: the project id")
     token.add_argument(
-        "--experiment-days", type=float, default=7, help="experiment expiry, days from now"
+        "--experiment-days",
+        type=float,
+        default=7,
+        help="experiment tokens: the experiment's expiry, in days from now (default: %(default)s)",
     )
     token.add_argument(
-        "--ttl", type=int, help="token lifetime in seconds (user 3600, experiment 900)"
+        "--ttl",
+        type=_positive_seconds,
+        help="token lifetime in seconds, at least 1 (default: user 3600, experiment 900)",
     )
     token.set_defaults(func=_token)
 
-    db = commands.add_parser("db", help="catalog database migrations")
-    db.add_argument("action", choices=["upgrade", "downgrade"])
-    db.add_argument("--revision")
+    db = _command(
+        commands,
+        "db",
+        "Migrate the catalog database",
+        "Runs the Alembic migrations on SLICES_BI_DATABASE_URL (the API and the worker also "
+        "upgrade when they start).",
+    )
+    db.add_argument(
+        "action", choices=["upgrade", "downgrade"], help="upgrade to a revision, or downgrade"
+    )
+    db.add_argument(
+        "--revision", help="target revision (default: head for upgrade, -1 for downgrade)"
+    )
     db.set_defaults(func=_db)
 
-    catalog = commands.add_parser("catalog", help="catalog jobs")
+    catalog = _command(
+        commands,
+        "catalog",
+        "Catalog jobs",
+        "Runs catalog jobs in this process, without Prefect.",
+    )
     catalog_commands = catalog.add_subparsers(dest="catalog_command", required=True)
-    catalog_commands.add_parser(
-        "sync", help="sync images and flavors from OpenStack once"
+    _command(
+        catalog_commands,
+        "sync",
+        "Sync images and flavors from OpenStack once, now",
+        "What the catalog-sync deployment does on its schedule, run once in this process; "
+        "prints the report and exits 1 when the cloud fails.",
     ).set_defaults(func=_catalog_sync)
 
-    commands.add_parser(
-        "cleanup", help="delete expired resources and leaked servers once, now"
+    _command(
+        commands,
+        "cleanup",
+        "Delete expired resources and leaked servers once, now",
+        "What the expiry-cleanup deployment does on its schedule, run once in this process: "
+        "deletes resources past their expiry and servers of this site that no resource owns; "
+        "prints the report.",
     ).set_defaults(func=_cleanup)
     commands.add_parser(
         "status", help="list unsettled tasks: age, time since they last moved, their run's state"
@@ -248,7 +334,11 @@ def build_parser() -> argparse.ArgumentParser:
     abandon.add_argument("--reason", default="stuck", help="why, recorded on the task")
     abandon.set_defaults(func=_abandon)
     # Listed for --help only: main() hands `devcloud ...` to devcloud's own parser.
-    commands.add_parser("devcloud", help="run the local OpenStack-compatible cloud", add_help=False)
+    commands.add_parser(
+        "devcloud",
+        help="Run the local OpenStack-compatible cloud alone (see `slices-bi devcloud --help`)",
+        add_help=False,
+    )
     return parser
 
 

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
+from fastapi_offline import FastAPIOffline
 
 from slices_bi import __version__
 from slices_bi.api.errors import error_response, install_error_handlers
@@ -17,6 +18,7 @@ from slices_bi.settings import get_settings
 API_PREFIX = "/apis/bi.slices.eu/v1alpha2"
 # Twenty VMs with cloud-init at Nova's limit fit well below this.
 MAX_BODY_BYTES = 2 * 1024 * 1024
+DOCS_ASSETS_URL = "/docs-assets"
 
 DESCRIPTION = """
 The SLICES Blueprint Infrastructure API of this OpenStack site.
@@ -46,13 +48,16 @@ def create_app(
         if sweeper is not None:
             sweeper.stop()
 
-    app = FastAPI(
+    # Swagger UI and ReDoc come from the API itself (assets bundled in fastapi-offline, no
+    # web fonts): the pages must work on a site behind a firewall.
+    app = FastAPIOffline(
         title="slices-bi",
         version=__version__,
         description=DESCRIPTION,
         openapi_url=f"{API_PREFIX}/openapi.json",
         docs_url="/docs",
         redoc_url="/redoc",
+        static_url=DOCS_ASSETS_URL,
         lifespan=lifespan,
     )
     app.state.launcher = launcher or get_launcher()
