@@ -227,9 +227,12 @@ def build_parser() -> argparse.ArgumentParser:
         commands,
         "up",
         "Run the whole stack on this machine",
-        "Starts devcloud (unless SLICES_BI_CLOUD or OS_CLOUD names a cloud), the Prefect server "
-        "and UI, the catalog migrations and a first catalog sync, the worker and the API; logs "
-        "go to <data dir>/logs/. Ctrl-C stops everything in reverse order.",
+        "Starts devcloud (unless SLICES_BI_CLOUD or OS_CLOUD names a cloud; its servers kept in "
+        "<data dir>/devcloud-state.json), the Prefect server and UI, the catalog migrations and "
+        "a first catalog sync, the worker and the API; logs go to <data dir>/logs/ and a .env "
+        "for other shells to the current directory. Ctrl-C stops everything in reverse order "
+        "(the worker hands its runs back to Prefect first). Refuses to start beside another up "
+        "on the same data directory or ports.",
     ).set_defaults(func=_up)
 
     api = _command(
@@ -249,8 +252,9 @@ def build_parser() -> argparse.ArgumentParser:
         "Serve the flows and the scheduled jobs",
         "Migrates the catalog, registers the deployments (provision-resources, "
         "delete-resource, catalog-sync, expiry-cleanup) with their schedules on the Prefect "
-        "server at PREFECT_API_URL, and runs their flow runs, at most SLICES_BI_WORKER_LIMIT "
-        "at once.",
+        "server at PREFECT_API_URL, and runs their flow runs in threads of this process, at "
+        "most SLICES_BI_WORKER_LIMIT at once. SIGTERM or Ctrl-C hands the runs in flight back "
+        "to Prefect (a worker resumes them) and exits.",
     ).set_defaults(func=_worker)
 
     token = _command(
@@ -302,33 +306,52 @@ def build_parser() -> argparse.ArgumentParser:
         commands,
         "catalog",
         "Catalog jobs",
-        "Runs catalog jobs in this process, without Prefect.",
+        "Runs catalog jobs in this process, as flow runs of the Prefect server when it answers.",
     )
     catalog_commands = catalog.add_subparsers(dest="catalog_command", required=True)
     _command(
         catalog_commands,
         "sync",
         "Sync images and flavors from OpenStack once, now",
-        "What the catalog-sync deployment does on its schedule, run once in this process; "
-        "prints the report and exits 1 when the cloud fails.",
+        "What the catalog-sync deployment does on its schedule, run once in this process (a "
+        "flow run with its report artifact in the Prefect UI when Prefect answers); prints the "
+        "report and exits 1 when the cloud fails.",
     ).set_defaults(func=_catalog_sync)
 
     _command(
         commands,
         "cleanup",
         "Delete expired resources and leaked servers once, now",
-        "What the expiry-cleanup deployment does on its schedule, run once in this process: "
-        "deletes resources past their expiry and servers of this site that no resource owns; "
+        "What the expiry-cleanup deployment does on its schedule, run once in this process (a "
+        "flow run in the Prefect UI when Prefect answers): deletes resources past their expiry, "
+        "starts stuck deletions again, and deletes servers of this site that no resource owns; "
         "prints the report.",
     ).set_defaults(func=_cleanup)
-    commands.add_parser(
-        "status", help="list unsettled tasks: age, time since they last moved, their run's state"
+    _command(
+        commands,
+        "status",
+        "List the unsettled tasks",
+        "Every task not finished, failed or cancelled: its age, how long since it last moved, "
+        "the state of its Prefect run (Running, AwaitingRetry, Crashed, ...) and its message. "
+        "A run whose worker died is marked Crashed by Prefect within SLICES_BI_RUN_DEAD_AFTER_"
+        "SECONDS and resumed by the API's sweep; `retry` and `abandon` act by hand.",
     ).set_defaults(func=_status)
-    retry = commands.add_parser("retry", help="schedule the run of a stuck task again now")
+    retry = _command(
+        commands,
+        "retry",
+        "Schedule the run of a stuck task again, now",
+        "Puts the task's Prefect run back to AwaitingRetry: the next worker to poll resumes "
+        "it where the work stands (servers made earlier are adopted, not made twice).",
+    )
     retry.add_argument("task_id", help="the task id (task_<site>_...)")
     retry.set_defaults(func=_retry)
-    abandon = commands.add_parser(
-        "abandon", help="give a stuck task up: it fails, its run is cancelled"
+    abandon = _command(
+        commands,
+        "abandon",
+        "Give a stuck task up",
+        "Fails the task with the reason, cancels its Prefect run and fails the resources it "
+        "was provisioning (expiry-cleanup then removes any server they left). The resources "
+        "of an abandoned deletion stay deleting: expiry-cleanup deletes them again.",
     )
     abandon.add_argument("task_id", help="the task id (task_<site>_...)")
     abandon.add_argument("--reason", default="stuck", help="why, recorded on the task")

@@ -74,7 +74,7 @@ class ResourcesRequest(BaseModel):
 
     request_id: UUID = Field(description="Client-chosen idempotency key")
     expires_at: AwareDatetime
-    resources: list[ResourceSpec] = Field(min_length=1, max_length=20)
+    resources: list[ResourceSpec] = Field(min_length=1, max_length=50)
     ssh_authorized_keys: list[str] = Field(default_factory=list, max_length=50)
     tokens: list[TokenRef] = Field(min_length=1, max_length=4, description="The user token")
 

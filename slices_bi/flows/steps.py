@@ -4,20 +4,24 @@ A request of fifty VMs is one run of six task runs, not three hundred: each step
 cloud for all its resources concurrently (threads) and reports, per resource, a value, a
 final failure, or that a deletion overtook it (`Superseded`). Transient cloud errors are
 retried by Prefect: the step raises `StepRetry` when any resource hit one, Prefect runs the
-whole step again (with backoff), and what was already done is found done (every step is
-idempotent: find before create, delete ignores missing). After the last try, the flow
-takes the outcome carried by the last `StepRetry` and fails only the resources that kept
-failing.
+whole step again (with backoff). A retry works only on the resources that met the
+transient error: what the earlier tries did is remembered for the task run (in this
+process; a retry elsewhere redoes it, which every step allows: find before create, delete
+ignores missing). After the last try, the flow takes the outcome carried by the last
+`StepRetry` and fails only the resources that kept failing.
 """
 
 from __future__ import annotations
 
 import contextvars
+import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from cachetools import TTLCache
+from prefect.runtime import task_run as current_task_run
 from prefect.states import State
 
 from slices_bi.flows.common import INTERNAL_ERROR, Superseded
@@ -25,6 +29,10 @@ from slices_bi.openstack.errors import CloudError, TransientCloudError, is_trans
 
 # Cloud calls one step makes at once (the global limit caps server creations further).
 STEP_THREADS = 16
+
+# What earlier tries of a task run did, by task run id: its retries skip those resources.
+_earlier_tries: TTLCache[str, Outcome] = TTLCache(maxsize=10_000, ttl=3600)
+_earlier_lock = threading.Lock()
 
 
 @dataclass
@@ -54,8 +62,11 @@ def for_each(
 ) -> Outcome:
     """Run `work(resource_id)` for every resource concurrently; raises `StepRetry` when any
     met a transient error (the others' results travel with it)."""
-    ids = list(resource_ids)
-    outcome = Outcome()
+    run_id = str(current_task_run.id or "")
+    with _earlier_lock:
+        outcome = _earlier_tries.pop(run_id, None) or Outcome()
+    finished = outcome.done.keys() | outcome.failed.keys() | outcome.superseded
+    ids = [r for r in resource_ids if r not in finished]
     transient: dict[str, BaseException] = {}
     if not ids:
         return outcome
@@ -80,6 +91,9 @@ def for_each(
             for future in futures:
                 future.result()
     if transient:
+        if run_id:
+            with _earlier_lock:
+                _earlier_tries[run_id] = outcome
         raise StepRetry(outcome, transient)
     return outcome
 

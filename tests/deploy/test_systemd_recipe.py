@@ -40,7 +40,7 @@ CLEAN_SIGNALS = {signal.SIGHUP, signal.SIGINT, signal.SIGTERM, signal.SIGPIPE}
 # The last words of each program when it stops gracefully.
 GRACEFUL_STOP = {
     "prefect-server": "Server stopped!",
-    "slices-bi-worker": "received, initiating graceful shutdown",
+    "slices-bi-worker": "stopping, handing back the runs in flight",
     "slices-bi-api": "Application shutdown complete.",
 }
 

@@ -163,6 +163,44 @@ def test_server_error_fails_with_fault_and_leaves_nothing(cloud: Any, conn: Conn
     assert all_servers(conn) == []
 
 
+def test_no_valid_host_is_final_and_says_what_to_do(cloud: Any, conn: Connection) -> None:
+    made = make_provision_task()
+    cloud.reset_counters()
+    message = "No valid host was found. There are not enough hosts available."
+    cloud.set_faults(server_error_count=1, server_error_message=message)
+    state = run(made.task_id)
+    row = assert_failed_and_clean(state, made, conn, "ServerError")
+    assert message in row.status_message
+    assert "choose a smaller flavor or try later" in row.status_message
+    assert cloud.counters()["POST /compute/v2.1/servers"] == 1  # the request's fault: no retry
+
+
+def test_a_build_the_cloud_lost_is_made_again_once(cloud: Any, conn: Connection) -> None:
+    """ERROR without a fault (a compute node restarted mid-build): a new server, once."""
+    made = make_provision_task()
+    cloud.reset_counters()
+    cloud.set_faults(server_error_without_fault_count=1)
+    state = run(made.task_id)
+    assert state.is_completed(), state.message
+    assert cloud.counters()["POST /compute/v2.1/servers"] == 2
+    [server] = servers_named(conn, made.resource_id)  # the lost one is gone
+    row = resource_row(made.resource_id)
+    assert (row.status, row.server_id) == (ResourceStatus.ACTIVE, server.id)
+    full = conn.compute.get_server(server.id)
+    assert base64.b64decode(full.user_data).decode() == USER_DATA  # same cloud-init
+
+
+def test_a_build_lost_twice_fails_with_a_message_to_act_on(cloud: Any, conn: Connection) -> None:
+    made = make_provision_task()
+    cloud.reset_counters()
+    cloud.set_faults(server_error_without_fault_count=2)
+    state = run(made.task_id)
+    row = assert_failed_and_clean(state, made, conn, "ServerBuildInterrupted")
+    assert "compute node restarts during the build" in row.status_message
+    assert "ask again later" in row.status_message
+    assert cloud.counters()["POST /compute/v2.1/servers"] == 2
+
+
 def test_quota_exhausted_keeps_novas_message(cloud: Any, conn: Connection) -> None:
     made = make_provision_task()
     cloud.set_faults(quota={"instances": 0})
