@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import threading
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -92,7 +93,8 @@ class InProcessRunner:
                         self.ready_file.write_text(f"{os.getpid()}\n")
                 except Exception:  # Prefect away for a while: keep polling
                     logger.warning("polling for flow runs failed", exc_info=True)
-                self._stop.wait(self.poll_seconds)
+                # Jitter, as Prefect's runner does: workers do not poll in lock step.
+                self._stop.wait(self.poll_seconds * random.uniform(0.7, 1.3))  # noqa: S311
             if self.ready_file is not None:
                 self.ready_file.unlink(missing_ok=True)
             self.hand_back(client, reason=f"worker {self.name} stopped before the run ended")

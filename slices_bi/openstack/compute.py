@@ -90,9 +90,13 @@ def find_servers_for_resource(conn: Connection, resource_id: str, site_id: str) 
 
 
 def find_server_for_resource(conn: Connection, resource_id: str, site_id: str) -> Server | None:
-    """The (oldest) server made for `resource_id` on this site, or None."""
-    servers = find_servers_for_resource(conn, resource_id, site_id)
-    return servers[0] if servers else None
+    """The (oldest) server made for `resource_id` on this site that may still become ACTIVE
+    (not in ERROR, not deleted or being deleted), or None."""
+    for server in find_servers_for_resource(conn, resource_id, site_id):
+        state = (server.status or "").upper()
+        if state not in ("ERROR", "DELETED", "SOFT_DELETED") and server.task_state != "deleting":
+            return server
+    return None
 
 
 def list_site_servers(conn: Connection, site_id: str) -> list[Server]:

@@ -54,8 +54,8 @@ class WorkerProcess:
             SLICES_BI_EXPIRY_CLEANUP_INTERVAL_SECONDS="86400",
             SLICES_BI_WORKER_NAME="test-worker",
             SLICES_BI_DATA_DIR=str(log_path.parent),
-            **settings,
         )
+        self.env.update(settings)
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
