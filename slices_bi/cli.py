@@ -18,9 +18,14 @@ DEV_PROJECT_ID = "proj_dev.slices-bi_01jdep0000000000000000000000"
 
 
 def _up(_: argparse.Namespace) -> int:
-    from slices_bi.up import run_stack
+    from pathlib import Path
 
-    return run_stack(get_settings())
+    from slices_bi.settings import Settings
+    from slices_bi.up import is_own_env_file, run_stack
+
+    # The .env an earlier `up` left for other shells describes that stack, not a setting.
+    own = is_own_env_file(Path(".env"))
+    return run_stack(Settings(_env_file=None) if own else get_settings())  # type: ignore[call-arg]
 
 
 def _api(args: argparse.Namespace) -> int:

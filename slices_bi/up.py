@@ -50,9 +50,16 @@ def _issuer_configured(settings: Settings) -> bool:
     return bool(settings.jwks_url or settings.jwks_file or settings.oidc_discovery_url)
 
 
+def is_own_env_file(path: Path) -> bool:
+    """True when the `.env` at `path` was written by `up` (not the user's own)."""
+    if not path.exists():
+        return False
+    return path.read_text(errors="replace").startswith(ENV_MARKER)
+
+
 def write_env_file(path: Path, values: dict[str, str]) -> bool:
     """Write `values` to the `.env` at `path` unless it is the user's own; True if written."""
-    if path.exists() and ENV_MARKER not in path.read_text(errors="replace").splitlines()[:1]:
+    if path.exists() and not is_own_env_file(path):
         return False
     lines = [ENV_MARKER + ": what other shells need to reach this stack.", ""]
     lines += [f"{key}={value}" for key, value in values.items()]

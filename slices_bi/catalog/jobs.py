@@ -1,10 +1,10 @@
 """Leases that keep two runs of one scheduled job (catalog-sync, expiry-cleanup) apart.
 
-A run takes the lease of its job for `ttl`; a second run finds it held and skips. A run that
-died (SIGKILL, a machine lost) holds it only until `expires_at`, so no dead run can block a
-schedule for longer than one lease. Kept in the catalog database, not in Prefect: Prefect's
-deployment concurrency slots are leased in the server's memory by default and outlived a
-server restart as a slot nobody would ever release.
+A run takes the lease of its job for `ttl`; a second run finds it held and skips, unless
+the holder is known dead (the caller checks, e.g. with Prefect, and takes it over). A dead
+holder nobody checks on holds it only until `expires_at`. Kept in the catalog database, not
+in Prefect: Prefect's deployment concurrency slots are leased in the server's memory by
+default and outlived a server restart as a slot nobody would ever release.
 """
 
 from __future__ import annotations
@@ -54,6 +54,18 @@ def take_lease(name: str, holder: str, ttl: timedelta) -> datetime | None:
     except IntegrityError:  # another run inserted it first
         return None
     return expires
+
+
+def take_over_lease(name: str, old_holder: str, holder: str, ttl: timedelta) -> bool:
+    """Take the lease `name` from `old_holder` (known dead); False when it moved meanwhile."""
+    with session_scope() as session:
+        moved = session.execute(
+            update(JobLease)
+            .where(col(JobLease.name) == name, col(JobLease.holder) == old_holder)
+            .values(holder=holder, expires_at=utcnow() + ttl)
+            .execution_options(synchronize_session=False)
+        ).rowcount  # type: ignore[attr-defined]
+    return bool(moved)
 
 
 def release_lease(name: str, holder: str) -> None:

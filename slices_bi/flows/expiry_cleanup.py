@@ -12,7 +12,9 @@ Steps, each safe to repeat:
 2. Leaks and vanished servers (`slices_bi.flows.reconcile_cloud`).
 
 One run at a time: a run takes the job's lease in the catalog (`slices_bi.catalog.jobs`)
-and a second one skips; a run that died holds it for `LEASE` at most.
+and a second one skips, unless Prefect says the holder's run is not running any more (it
+was handed back by a stopping worker, or marked Crashed): then the lease is taken over,
+so a dead run blocks the schedule no longer than Prefect takes to see it dead.
 `run_expiry_cleanup()` runs the steps without Prefect's engine; `expiry_cleanup` is the
 scheduled flow.
 """
@@ -24,10 +26,12 @@ import time
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.runtime import flow_run as current_flow_run
 
 from slices_bi.catalog import jobs, reconcile
 from slices_bi.catalog.db import session_scope
@@ -45,6 +49,7 @@ from slices_bi.settings import Settings, get_settings
 
 REPORT_ARTIFACT_KEY = "expiry-cleanup-report"
 LEASE = timedelta(minutes=5)
+FLOW_RUN_HOLDER = "flow-run "
 Log = logging.Logger | logging.LoggerAdapter[Any]
 _module_logger = logging.getLogger(__name__)
 
@@ -117,7 +122,7 @@ def run_expiry_cleanup(
     """
     resolved = settings or get_settings()
     report = CleanupReport()
-    holder = f"{resolved.worker_name}:{uuid.uuid4()}"
+    holder = _holder()
     if not _take_job(holder, report):
         return report
     start = time.perf_counter()
@@ -130,14 +135,44 @@ def run_expiry_cleanup(
     return report
 
 
+def _holder() -> str:
+    """Who runs the job: the flow run (the same through its resumed attempts), else this
+    process."""
+    run_id = current_flow_run.id
+    if run_id:
+        return f"{FLOW_RUN_HOLDER}{run_id}"
+    return f"{get_settings().worker_name}:{uuid.uuid4()}"
+
+
 def _take_job(holder: str, report: CleanupReport) -> bool:
     if jobs.take_lease(EXPIRY_CLEANUP_FLOW, holder, LEASE) is not None:
         return True
     held = jobs.lease_holder(EXPIRY_CLEANUP_FLOW)
+    if held is not None and not _run_alive(held[0]):
+        if jobs.take_over_lease(EXPIRY_CLEANUP_FLOW, held[0], holder, LEASE):
+            return True
     report.skipped = "another expiry-cleanup is running" + (
         f" ({held[0]}, lease until {held[1]:%H:%M:%S} UTC)" if held else ""
     )
     return False
+
+
+def _run_alive(holder: str) -> bool:
+    """False when `holder` is a flow run that Prefect says is not running (it was handed
+    back, crashed, or ended without its `finally`): its lease can be taken over."""
+    if not holder.startswith(FLOW_RUN_HOLDER):
+        return True
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    try:
+        with get_client(sync_client=True) as client:
+            state = client.read_flow_run(UUID(holder.removeprefix(FLOW_RUN_HOLDER))).state
+    except ObjectNotFound:
+        return False
+    except Exception:  # Prefect unreachable: assume alive, the lease expires anyway
+        return True
+    return state is not None and state.type.value in ("RUNNING", "PENDING", "CANCELLING")
 
 
 @task(name="start-deletions", cache_policy=NO_CACHE, persist_result=False)
@@ -169,7 +204,7 @@ def expiry_cleanup() -> CleanupReport:
     """
     logger = get_run_logger()
     report = CleanupReport()
-    holder = f"{get_settings().worker_name}:{uuid.uuid4()}"
+    holder = _holder()
     start = time.perf_counter()
     try:
         if _take_job(holder, report):

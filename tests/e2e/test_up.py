@@ -63,6 +63,7 @@ class Up:
         )
         self.process: subprocess.Popen[str] | None = None
         self.log = folder / "up.log"
+        self.offset = 0
 
     @property
     def api(self) -> str:
@@ -77,6 +78,7 @@ class Up:
         return f"http://127.0.0.1:{self.ports['prefect']}/api"
 
     def start(self, wait: bool = True) -> subprocess.Popen[str]:
+        self.offset = self.log.stat().st_size if self.log.exists() else 0
         output = self.log.open("a")
         self.process = subprocess.Popen(
             [str(Path(sys.executable).parent / "slices-bi"), "up"],
@@ -98,7 +100,8 @@ class Up:
         return self.process
 
     def text(self) -> str:
-        return self.log.read_text(errors="replace")
+        """What the latest start printed."""
+        return self.log.read_text(errors="replace")[self.offset :]
 
     def stop(self) -> tuple[int, float, list[psutil.Process]]:
         """SIGTERM (as Ctrl-C); (exit code, seconds, every descendant seen before)."""
