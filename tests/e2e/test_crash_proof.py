@@ -203,3 +203,25 @@ def test_transient_errors_during_thirty_deletions_need_no_second_delete(
     print(f"\n30 deletions under 20 % 503s: all deleted after {time.monotonic() - started:.1f} s")
     for rid in made.resource_ids:
         assert servers_named(conn, rid) == []
+
+
+def test_a_stopped_worker_hands_its_runs_back(
+    worker: WorkerProcess, cloud: Any, conn: Connection
+) -> None:
+    one = make_provision_task()
+    before = _creates(cloud)
+    _submit(one.task_id)
+    wait_until(lambda: _creates(cloud) > before, 60, "the create call")
+    took = worker.stop()  # SIGTERM, as systemd, `up` or Ctrl-C
+    print(f"\nworker stopped in {took:.1f} s")
+    run_id = UUID(task_row(one.task_id).flow_run_id or "")
+    with get_client(sync_client=True) as client:
+        state = client.read_flow_run(run_id).state
+    assert state is not None
+    assert state.name == "AwaitingRetry"
+    assert "stopped before the run ended" in (state.message or "")
+    worker.start()
+    wait_until(lambda: _settled(one.task_id), 120, "the task settled")
+    assert task_row(one.task_id).status == TaskStatus.FINISHED
+    [server] = servers_named(conn, one.resource_id)
+    assert server.id == resource_row(one.resource_id).server_id
