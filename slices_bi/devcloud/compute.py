@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from starlette.requests import Request
@@ -83,10 +84,27 @@ def _name_filter(pattern: str) -> re.Pattern[str]:
         return re.compile(re.escape(pattern))
 
 
+def _changes_since(request: Request) -> float | None:
+    """The `changes-since` filter as a timestamp (None when absent); 400 when unreadable."""
+    raw = request.query_params.get("changes-since")
+    if raw is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise nova_error(400, f"Invalid input for query parameters changes-since: {raw}") from None
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
+
+
 def _select(request: Request, now: float) -> list[Server]:
-    """Servers matching the query, newest first (Nova's default order)."""
+    """Servers matching the query, newest first (Nova's default order).
+
+    With `changes-since`, only servers changed at or after that time, deleted ones included
+    (as Nova lists them then, with status DELETED).
+    """
     store = dc_of(request).store
     params = request.query_params
+    since = _changes_since(request)
     name = _name_filter(params["name"]) if params.get("name") else None
     statuses = {s.upper() for s in query_values(request, "status")}
     all_tags, any_tags = set(query_values(request, "tags")), set(query_values(request, "tags-any"))
@@ -101,9 +119,16 @@ def _select(request: Request, now: float) -> list[Server]:
     }
     fields = {"image": "image_id", "flavor": "flavor_id", "uuid": "id"}
     out = []
-    for server in reversed(store.servers.values()):
-        if is_deleted(server, now):
-            continue  # as Nova without deleted=True
+    candidates = list(store.servers.values())
+    if since is not None:
+        candidates += list(store.deleted_servers.values())
+        candidates.sort(key=lambda s: s.created_at)
+    for server in reversed(candidates):
+        if since is not None:
+            if lifecycle(server, now).updated < since:
+                continue
+        elif is_deleted(server, now):
+            continue  # as Nova without deleted=True or changes-since
         if name is not None and not name.search(server.name):
             continue
         if statuses and lifecycle(server, now).status not in statuses:

@@ -1,7 +1,9 @@
 """Nova through the unmodified openstacksdk (and raw HTTP for shapes/microversions)."""
 
 import base64
+import time
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -98,6 +100,31 @@ def test_list_filters_like_nova(conn: Connection, boot: Boot) -> None:
     assert names(status="ACTIVE") == ["db-1", "web-1", "web-2"]
     assert names(status="ERROR") == []
     assert [s.name for s in conn.compute.servers(details=False, name="db")] == ["db-1"]
+
+
+def test_changes_since_lists_what_changed_deleted_servers_included(
+    dc: DevcloudServer, conn: Connection, boot: Boot, token: str
+) -> None:
+    dc.set_config(boot_delay=0, delete_delay=0, deleted_visible=30)
+    quiet = conn.compute.wait_for_server(boot(name="quiet"), wait=5, interval=0.05)
+    gone = conn.compute.wait_for_server(boot(name="gone"), wait=5, interval=0.05)
+    time.sleep(1.1)  # Nova's times have seconds; the next change is strictly later
+    mark = conn.compute.get_server(gone.id).updated_at
+    since = datetime.fromisoformat(mark.replace("Z", "+00:00")) + timedelta(seconds=1)
+    time.sleep(1.1)
+    conn.compute.delete_server(gone)
+    fresh = boot(name="fresh")
+    changed = {s.name: s.status for s in conn.compute.servers(changes_since=since.isoformat())}
+    assert changed.get("gone") == "DELETED"  # as Nova: deleted servers come with changes-since
+    assert "fresh" in changed
+    assert "quiet" not in changed
+    assert "gone" not in {s.name for s in conn.compute.servers()}  # not without it
+    assert quiet.id and fresh.id
+    response = httpx.get(
+        f"{dc.url}/compute/v2.1/servers/detail?changes-since=yesterday",
+        headers={"X-Auth-Token": token},
+    )
+    assert response.status_code == 400
 
 
 def test_list_pages_with_limit_and_marker(dc: DevcloudServer, conn: Connection, boot: Boot) -> None:

@@ -212,7 +212,8 @@ def test_up_stops_in_order_refuses_a_twin_and_resumes_its_schedules(tmp_path: Pa
         assert _resource(up, settings, resource_id)["status"] == "active"
         clouds = OpenStackConfig(config_files=[str(tmp_path / "data" / "clouds.yaml")])
         conn = Connection(config=clouds.get_one(cloud="devcloud"))
-        assert conn.compute.get_server(server_id).status == "ACTIVE"
+        listed = {s.id: s.status for s in conn.compute.servers()}
+        assert listed.get(server_id) == "ACTIVE", (server_id, listed)
         conn.close()
         wait_until(lambda: not _cleanup_runs(up, "RUNNING"), 60, "no cleanup stuck running")
         # The next scheduled cleanup deletes a resource once it expires.
