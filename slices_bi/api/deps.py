@@ -77,7 +77,10 @@ def _networks(request: Request) -> NetworkChecker | None:
     return checker
 
 
-SessionDep = Annotated[Session, Depends(_session)]
+# Closed as soon as the route returns, before the answer is serialized and sent: a route
+# never keeps a pooled connection while it waits for a worker thread (under load, that
+# wait could outlast the pool's and answer 500).
+SessionDep = Annotated[Session, Depends(_session, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 VerifierDep = Annotated[TokenVerifier, Depends(get_token_verifier)]
 IdentityDep = Annotated[Identity, Depends(_identity)]
