@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 from datetime import UTC, datetime, timedelta
 
+import jwt
 import pytest
 from sqlmodel import Session, func, select
 
@@ -298,22 +299,86 @@ class TestTokens:
         assert client.post("/resources", json=body, headers=bearer("a.b.c")).status_code == 401
         assert _count(session) == (0, 0)
 
-    def test_another_experiment_cannot_see_or_touch(self, client, tokens, image, flavor):
+    def test_another_experiments_ids_answer_exactly_like_unknown_ids(
+        self, client, tokens, image, flavor
+    ):
         task = _post(client, tokens, request_body(image, flavor, tokens)).json()
-        resource_id = task["resource_ids"][0]
-        other = tokens.experiment(
-            experiment_id="exp_test_someoneelse", user_id="user_test_someoneelse"
+        resource_id, task_id = task["resource_ids"][0], task["id"]
+        unknown_resource, unknown_task = resource_id[:-4] + "zzzz", task_id[:-4] + "zzzz"
+        other_experiment = bearer(
+            tokens.experiment(experiment_id="exp_test_someoneelse", user_id="user_test_other")
         )
-        assert client.get(f"/resources/{resource_id}", headers=bearer(other)).status_code == 403
-        assert client.get(f"/tasks/{task['id']}", headers=bearer(other)).status_code == 403
-        assert client.delete(f"/resources/{resource_id}", headers=bearer(other)).status_code == 403
+        other_user = bearer(tokens.user("user_test_other"))
+
+        def answers(target: str, task_target: str, headers: dict) -> list[tuple[int, dict]]:
+            calls = [
+                client.get(f"/resources/{target}", headers=headers),
+                client.get(f"/tasks/{task_target}", headers=headers),
+            ]
+            if headers is other_experiment:
+                calls += [
+                    client.delete(f"/resources/{target}", headers=headers),
+                    client.patch(
+                        f"/resources/{target}", json={"expires_at": _far()}, headers=headers
+                    ),
+                ]
+            return [
+                (r.status_code, {**r.json(), "detail": r.json()["detail"].replace(target, "ID")})
+                for r in calls
+            ]
+
+        for headers in (other_experiment, other_user):
+            theirs = answers(resource_id, task_id, headers)
+            unknown = answers(unknown_resource, unknown_task, headers)
+            # Task ids differ from resource ids: compare the task answer with its own pair.
+            theirs[1] = (
+                theirs[1][0],
+                {**theirs[1][1], "detail": theirs[1][1]["detail"].replace(task_id, "ID")},
+            )
+            unknown[1] = (
+                unknown[1][0],
+                {**unknown[1][1], "detail": unknown[1][1]["detail"].replace(unknown_task, "ID")},
+            )
+            assert theirs == unknown
+            assert {status for status, _ in theirs} == {404}
+        assert client.get("/resources", headers=other_experiment).json()["count"] == 0
+        assert client.get("/resources", headers=other_user).json()["count"] == 0
         assert (
-            client.patch(
-                f"/resources/{resource_id}", json={"expires_at": _far()}, headers=bearer(other)
-            ).status_code
-            == 403
+            client.get(f"/resources/{resource_id}", headers=bearer(tokens.experiment())).json()[
+                "status"
+            ]
+            == "pending"
         )
-        assert client.get("/resources", headers=bearer(other)).json()["count"] == 0
+
+    def test_the_body_token_must_be_the_experiment_tokens_user(
+        self, client, tokens, image, flavor, session
+    ):
+        body = request_body(image, flavor, tokens)
+        body["tokens"] = [{"jwt": tokens.user("user_test_y")}]
+        response = _post(client, tokens, body)
+        assert response.status_code == 403, response.text
+        assert response.json()["error"] == "token_user_mismatch"
+        assert "tokens[0].jwt" in response.json()["detail"]
+        assert _count(session) == (0, 0)
+
+    def test_without_a_user_claim_the_body_token_names_the_owner(
+        self, client, tokens, image, flavor, session, settings
+    ):
+        from slices_bi.auth import mint_experiment_token
+
+        # Minted with the user under another claim name: the API sees no user claim.
+        anonymous = mint_experiment_token(
+            settings.model_copy(update={"experiment_user_claim": "someone"}),
+            experiment_id=tokens.experiment_id,
+            experiment_expires_at=datetime.now(UTC) + timedelta(days=30),
+        )
+        assert "user_id" not in jwt.decode(anonymous, options={"verify_signature": False})
+        body = request_body(image, flavor, tokens)
+        body["tokens"] = [{"jwt": tokens.user("user_test_y")}]
+        response = _post(client, tokens, body, token=anonymous)
+        assert response.status_code == 200, response.text
+        [row] = session.exec(select(Resource)).all()
+        assert row.user_id == "user_test_y"
 
 
 class TestExtendAndDelete:

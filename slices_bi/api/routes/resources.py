@@ -15,7 +15,6 @@ from slices_bi.api.deps import (
 from slices_bi.api.errors import documented
 from slices_bi.auth import ExperimentIdentity, Identity, TokenError, TokenVerifier
 from slices_bi.catalog import deletion, repository, resources
-from slices_bi.catalog.errors import Forbidden
 from slices_bi.catalog.models import Resource, ResourcePublic, ResourcesPublic, Task, TaskPublic
 from slices_bi.catalog.schemas import ResourceExtension, ResourcesRequest, TokenRef
 from slices_bi.catalog.submission import submit_task
@@ -25,8 +24,8 @@ router = APIRouter(
     tags=["resources"],
     responses=documented(
         _401="Missing or invalid token",
-        _403="Wrong kind of token, or another experiment's resource",
-        _404="No such resource",
+        _403="Wrong kind of token",
+        _404="No such resource (or not one of the token's experiment or user)",
     ),
 )
 
@@ -46,11 +45,24 @@ def _requester(experiment: ExperimentIdentity, user_id: str | None) -> resources
     )
 
 
-def _body_user(tokens: list[TokenRef], verifier: TokenVerifier) -> str:
+def _body_user(tokens: list[TokenRef], verifier: TokenVerifier, experiment_user: str | None) -> str:
+    """The user of the body token; it must be the experiment token's user when that names one.
+
+    Without a user claim in the experiment token, the body token is only checked to be a
+    valid user token for this BI (signature, issuer, expiry, audience); its user owns the
+    resources.
+    """
     try:
-        return verifier.verify_user(tokens[0].jwt).user_id
+        user_id = verifier.verify_user(tokens[0].jwt).user_id
     except TokenError as exc:
         raise TokenError(exc.code, f"tokens[0].jwt: {exc.detail}", exc.status_code) from None
+    if experiment_user is not None and user_id != experiment_user:
+        raise TokenError(
+            "token_user_mismatch",
+            "tokens[0].jwt: the user token is not the experiment token's user",
+            status_code=403,
+        )
+    return user_id
 
 
 def _visible(resource: Resource, identity: Identity) -> Resource:
@@ -59,7 +71,7 @@ def _visible(resource: Resource, identity: Identity) -> Resource:
     else:
         allowed = resource.user_id == identity.user_id
     if not allowed:
-        raise Forbidden(f"resource {resource.id} belongs to another experiment or user")
+        raise resources.resource_not_found(resource.id)
     return resource
 
 
@@ -83,9 +95,11 @@ def request_resources(
 ) -> Task:
     """Validate the whole request, store it, and start its provisioning; answers with the task.
 
-    The same `request_id` with the same body answers with the first task again.
+    `tokens[0].jwt` is a user token; when the experiment token names its user, it must be
+    that user (403 `token_user_mismatch`). The same `request_id` with the same body answers
+    with the first task again.
     """
-    requester = _requester(experiment, _body_user(body.tokens, verifier))
+    requester = _requester(experiment, _body_user(body.tokens, verifier, experiment.user_id))
     task = resources.request_resources(session, body=body, requester=requester, networks=networks)
     _submit_later(task, background, launcher)
     return task
