@@ -27,13 +27,15 @@ def _api(args: argparse.Namespace) -> int:
     import uvicorn
 
     from slices_bi.api.app import create_app
+    from slices_bi.api.serve import uvicorn_config
     from slices_bi.catalog.migrate import upgrade
     from slices_bi.openstack.network_index import NetworkIndex
 
     settings = get_settings()
     upgrade()
     app = create_app(networks=NetworkIndex(settings), sweep=True)
-    uvicorn.run(app, host=args.host or settings.api_host, port=args.port or settings.api_port)
+    host, port = args.host or settings.api_host, args.port or settings.api_port
+    uvicorn.Server(uvicorn_config(app, host=host, port=port)).run()
     return 0
 
 
