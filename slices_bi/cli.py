@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+from slices_bi.private_files import make_private_dir
 from slices_bi.settings import get_settings
 
 # Fixed ids for local use, so tokens minted one after another speak for the same people.
@@ -169,6 +170,11 @@ def main(argv: list[str] | None = None) -> int:
 
         return devcloud_main(arguments[1:])
     args = build_parser().parse_args(arguments)
+    # Whatever slices-bi writes (catalog, Prefect's database, logs, keys) is its owner's alone.
+    os.umask(0o077)
+    data_dir = get_settings().data_dir
+    if data_dir.exists() or args.command == "up":
+        make_private_dir(data_dir)
     code: int = args.func(args)
     return code
 

@@ -17,7 +17,7 @@ from slices_bi.auth import (
     get_token_verifier,
     is_admin,
 )
-from slices_bi.catalog.db import get_engine
+from slices_bi.catalog.db import request_session
 from slices_bi.catalog.errors import Forbidden
 from slices_bi.catalog.rules import NetworkChecker
 from slices_bi.deployments.launcher import Launcher
@@ -32,7 +32,7 @@ bearer = HTTPBearer(
 
 
 def _session() -> Iterator[Session]:
-    with Session(get_engine(), expire_on_commit=False) as session:
+    with request_session() as session:
         yield session
 
 
