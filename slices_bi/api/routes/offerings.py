@@ -9,6 +9,7 @@ Both resources have the same five routes, built by `offering_router`.
 from typing import Any
 
 from fastapi import APIRouter, Query, status
+from pydantic import BaseModel
 from sqlmodel import SQLModel
 
 from slices_bi.api.deps import AdminDep, IdentityDep, SessionDep, SettingsDep
@@ -17,14 +18,16 @@ from slices_bi.auth import is_admin
 from slices_bi.catalog import offerings
 from slices_bi.catalog.models import (
     DiskImage,
-    DiskImageCreate,
     DiskImagePublic,
     DiskImagesPublic,
-    DiskImageUpdate,
     Flavor,
-    FlavorCreate,
     FlavorPublic,
     FlavorsPublic,
+)
+from slices_bi.catalog.offering_bodies import (
+    DiskImageCreate,
+    DiskImageUpdate,
+    FlavorCreate,
     FlavorUpdate,
 )
 
@@ -42,8 +45,8 @@ HiddenQuery = Query(False, description="Admins only: include hidden entries")
 def offering_router(
     *,
     model: Any,
-    create: type[SQLModel],
-    update: type[SQLModel],
+    create: type[BaseModel],
+    update: type[BaseModel],
     public: type[SQLModel],
     listing: Any,
     prefix: str,
