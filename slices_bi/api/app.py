@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from slices_bi import __version__
+from slices_bi.api.deps import known_query_only
 from slices_bi.api.errors import install_error_handlers
 from slices_bi.api.headers import SecurityHeaders
 from slices_bi.api.limits import RequestLimits
@@ -56,6 +57,7 @@ def create_app(
         lifespan=lifespan,
         # A body without Content-Type is read as JSON; another type is a 415 (limits.py).
         strict_content_type=False,
+        dependencies=[Depends(known_query_only)],
     )
     app.state.launcher = launcher or get_launcher()
     app.state.networks = networks

@@ -6,6 +6,8 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel import Session
 
@@ -18,7 +20,7 @@ from slices_bi.auth import (
     is_admin,
 )
 from slices_bi.catalog.db import request_session
-from slices_bi.catalog.errors import Forbidden
+from slices_bi.catalog.errors import Forbidden, Invalid
 from slices_bi.catalog.rules import NetworkChecker
 from slices_bi.deployments.launcher import Launcher
 from slices_bi.settings import Settings, get_settings
@@ -65,6 +67,33 @@ def _admin(
             "only the site's administrators may change the catalog", code="admin_required"
         )
     return identity
+
+
+def known_query_only(request: Request) -> None:
+    """Refuse query parameters the route does not take (a typo is never silently ignored)."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute) or not request.query_params:
+        return
+    known = _query_names.get(route.unique_id)
+    if known is None:
+        known = _query_names[route.unique_id] = frozenset(_query_params_of(route.dependant))
+    unknown = sorted(set(request.query_params) - known)
+    if unknown:
+        allowed = ", ".join(sorted(known)) or "none"
+        raise Invalid(
+            f"unknown query parameter(s): {', '.join(unknown)[:200]} (allowed: {allowed})",
+            code="unknown_query_parameter",
+        )
+
+
+_query_names: dict[str, frozenset[str]] = {}
+
+
+def _query_params_of(dependant: Dependant) -> set[str]:
+    names = {param.alias for param in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_params_of(sub)
+    return names
 
 
 def _launcher(request: Request) -> Launcher:

@@ -12,7 +12,7 @@ from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
-from starlette.routing import Match, Route
+from starlette.routing import Match
 
 from slices_bi.auth.errors import TokenError
 from slices_bi.catalog.errors import CatalogError
@@ -36,6 +36,20 @@ def documented(**descriptions: str) -> dict[int | str, dict[str, object]]:
         int(status.lstrip("_")): {"model": ErrorBody, "description": text}
         for status, text in descriptions.items()
     }
+
+
+# Every operation may answer these; FastAPI's own 422 model is never used.
+COMMON_ERRORS = documented(
+    _401="Missing, invalid or expired token",
+    _422="Invalid parameters or body",
+    _503="The database is busy or the token keys cannot be fetched: try again (Retry-After)",
+)
+# Operations with a JSON body may also answer these.
+BODY_ERRORS = documented(
+    _400="The body is not valid JSON",
+    _413="The body is larger than 2 MiB",
+    _415="The body is sent with a Content-Type other than JSON",
+)
 
 
 def error_response(
@@ -72,15 +86,17 @@ async def _token(_: Request, exc: TokenError) -> JSONResponse:
     return error_response(exc.status_code, exc.code, exc.detail, exc.headers)
 
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
 def _allowed_methods(request: Request) -> str:
     """Every method some route of the app answers on this path (the router's own 405
     names only the first route's)."""
     methods = {"OPTIONS"}
-    for route in request.app.router.routes:
-        if isinstance(route, Route) and route.methods:
-            match, _ = route.matches(request.scope)
-            if match in (Match.FULL, Match.PARTIAL):
-                methods |= route.methods
+    for method in _METHODS:
+        probe = {**request.scope, "method": method}
+        if any(route.matches(probe)[0] == Match.FULL for route in request.app.router.routes):
+            methods.add(method)
     return ", ".join(sorted(methods))
 
 

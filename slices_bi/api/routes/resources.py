@@ -12,7 +12,7 @@ from slices_bi.api.deps import (
     SessionDep,
     VerifierDep,
 )
-from slices_bi.api.errors import documented
+from slices_bi.api.errors import BODY_ERRORS, COMMON_ERRORS, documented
 from slices_bi.auth import ExperimentIdentity, Identity, TokenError, TokenVerifier
 from slices_bi.catalog import deletion, repository, resources
 from slices_bi.catalog.models import Resource, ResourcePublic, ResourcesPublic, Task, TaskPublic
@@ -22,18 +22,22 @@ from slices_bi.catalog.submission import submit_task
 router = APIRouter(
     prefix="/resources",
     tags=["resources"],
-    responses=documented(
-        _401="Missing or invalid token",
-        _403="Wrong kind of token",
-        _404="No such resource (or not one of the token's experiment or user)",
-    ),
+    responses={
+        **COMMON_ERRORS,
+        **documented(
+            _403="Wrong kind of token, or the body token is not the experiment token's user",
+            _404="No such resource (or not one of the token's experiment or user)",
+        ),
+    },
 )
 
-_ERRORS = documented(
-    _400="The body is not JSON",
-    _409="request_id reused with another body, or friendly name taken",
-    _422="A rule is broken: unknown image/flavor/network, expiry, user data, SSH key",
-)
+_ERRORS = {
+    **BODY_ERRORS,
+    **documented(
+        _409="request_id reused with another body, or friendly name taken",
+        _422="A rule is broken: unknown image/flavor/network, expiry, user data, SSH key",
+    ),
+}
 
 
 def _requester(experiment: ExperimentIdentity, user_id: str | None) -> resources.Requester:

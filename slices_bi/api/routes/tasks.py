@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from slices_bi.api.deps import IdentityDep, SessionDep
-from slices_bi.api.errors import documented
+from slices_bi.api.errors import COMMON_ERRORS, documented
 from slices_bi.auth import ExperimentIdentity
 from slices_bi.catalog import repository
 from slices_bi.catalog.errors import NotFound
@@ -14,10 +14,10 @@ from slices_bi.catalog.models import Task, TaskPublic
 router = APIRouter(
     prefix="/tasks",
     tags=["tasks"],
-    responses=documented(
-        _401="Missing or invalid token",
-        _404="No such task (or not one of the token's experiment or user)",
-    ),
+    responses={
+        **COMMON_ERRORS,
+        **documented(_404="No such task (or not one of the token's experiment or user)"),
+    },
 )
 
 
