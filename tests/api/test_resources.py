@@ -317,6 +317,14 @@ class TestTokens:
         assert response.json()["error"] == "experiment_token_required"
         assert _count(session) == (0, 0)
 
+    def test_a_token_living_thirty_years_is_refused(self, client, settings):
+        from slices_bi.auth import mint_user_token
+
+        token = mint_user_token(settings, user_id="user_test_x", ttl_seconds=30 * 365 * 86400)
+        response = client.get("/resources", headers=bearer(token))
+        assert response.status_code == 401
+        assert response.json()["error"] == "token_lifetime"
+
     def test_missing_and_garbage_tokens_are_401(self, client, tokens, image, flavor, session):
         body = request_body(image, flavor, tokens)
         assert client.post("/resources", json=body).status_code == 401
