@@ -1,6 +1,8 @@
-"""Hundreds of servers stay cheap: lazy status, index lookups."""
+"""Hundreds of servers: listed whole, each found by id, none booted meanwhile.
 
-import time
+How fast that is belongs to benchmarks/devcloud_capacity.py, not to a test: a busy machine
+must not fail the suite.
+"""
 
 from openstack.connection import Connection
 
@@ -14,18 +16,12 @@ def test_hundreds_of_servers(dc: DevcloudServer, conn: Connection, image_id: str
     first = conn.compute.create_server(
         name="many", image_id=image_id, flavor_id="1", networks=[{"uuid": net.id}], max_count=300
     )
-    start = time.monotonic()
     servers = list(conn.compute.servers())
-    list_seconds = time.monotonic() - start
     assert len(servers) == 300
     assert {s.status for s in servers} == {"BUILD"}
     assert len({s.addresses["big"][0]["addr"] for s in servers}) == 300
-    start = time.monotonic()
-    for _ in range(50):
-        conn.compute.get_server(first.id)
-    get_seconds = (time.monotonic() - start) / 50
-    assert list_seconds < 2.0
-    assert get_seconds < 0.05
+    assert {s.id for s in servers} >= {first.id}
+    assert all(conn.compute.get_server(s.id).name == s.name for s in servers[::30])
     (port,) = conn.network.ports(device_id=first.id)
     assert port.status == "DOWN"  # not booted yet
     assert conn.compute.get_limits().absolute.instances_used == 300
