@@ -13,11 +13,11 @@ from slices_bi.api.deps import (
     VerifierDep,
 )
 from slices_bi.api.errors import BODY_ERRORS, COMMON_ERRORS, documented
+from slices_bi.api.submitting import submit_after_answer
 from slices_bi.auth import ExperimentIdentity, Identity, TokenError, TokenVerifier
 from slices_bi.catalog import deletion, repository, resources
 from slices_bi.catalog.models import Resource, ResourcePublic, ResourcesPublic, Task, TaskPublic
 from slices_bi.catalog.schemas import ResourceExtension, ResourcesRequest, TokenRef
-from slices_bi.catalog.submission import submit_task
 
 router = APIRouter(
     prefix="/resources",
@@ -79,12 +79,6 @@ def _visible(resource: Resource, identity: Identity) -> Resource:
     return resource
 
 
-def _submit_later(task: Task, background: BackgroundTasks, launcher: LauncherDep) -> None:
-    # After the response: a slow or absent Prefect never delays the answer.
-    if task.flow_run_id is None:
-        background.add_task(submit_task, task.id, launcher)
-
-
 @router.post(
     "", response_model=TaskPublic, responses=_ERRORS, summary="Request VMs for the experiment"
 )
@@ -105,7 +99,7 @@ def request_resources(
     """
     requester = _requester(experiment, _body_user(body.tokens, verifier, experiment.user_id))
     task = resources.request_resources(session, body=body, requester=requester, networks=networks)
-    _submit_later(task, background, launcher)
+    submit_after_answer(task, background, launcher)
     return task
 
 
@@ -162,5 +156,5 @@ def delete_resource(
     task = deletion.request_deletion(
         session, resource_id=resource_id, user_id=experiment.user_id, launcher=None
     )
-    _submit_later(task, background, launcher)
+    submit_after_answer(task, background, launcher)
     return task
