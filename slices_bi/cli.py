@@ -171,11 +171,14 @@ def main(argv: list[str] | None = None) -> int:
         return devcloud_main(arguments[1:])
     args = build_parser().parse_args(arguments)
     # Whatever slices-bi writes (catalog, Prefect's database, logs, keys) is its owner's alone.
-    os.umask(0o077)
-    data_dir = get_settings().data_dir
-    if data_dir.exists() or args.command == "up":
-        make_private_dir(data_dir)
-    code: int = args.func(args)
+    previous_umask = os.umask(0o077)
+    try:
+        data_dir = get_settings().data_dir
+        if data_dir.exists() or args.command == "up":
+            make_private_dir(data_dir)
+        code: int = args.func(args)
+    finally:
+        os.umask(previous_umask)
     return code
 
 

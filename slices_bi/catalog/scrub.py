@@ -16,7 +16,8 @@ import logging
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import ORMExecuteState, UOWTransaction
 from sqlmodel import Session
 
@@ -42,7 +43,8 @@ def _note_statement(state: ORMExecuteState) -> None:
 
 def _after_commit(session: Session) -> None:
     deleted = session.info.pop(_DELETED, False)
-    engine = session.get_bind()
+    bind = session.bind
+    engine = bind.engine if isinstance(bind, Connection) else bind
     if not isinstance(engine, Engine) or engine.dialect.name != "sqlite":
         return
     if deleted or engine in _owed:
@@ -54,9 +56,16 @@ def _after_soft_rollback(session: Session, _: Any) -> None:
 
 
 def checkpoint(engine: Engine) -> bool:
-    """Copy the WAL into the database file and truncate it; False when readers held it."""
-    with engine.connect() as connection:
-        busy, _, _ = connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
+    """Copy the WAL into the database file and truncate it; False when readers held it.
+
+    Never raises: the commit it follows has happened, and a later commit tries again.
+    """
+    try:
+        with engine.connect() as connection:
+            busy, _, _ = connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
+    except SQLAlchemyError as exc:
+        busy = 1
+        logger.warning("WAL checkpoint failed, retried later: %s", type(exc).__name__)
     if busy:
         _owed.add(engine)
         logger.info("WAL checkpoint postponed: readers are active")
