@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+from slices_bi.private_files import make_private_dir
 from slices_bi.settings import get_settings
 
 # Fixed ids for local use, so tokens minted one after another speak for the same people.
@@ -32,13 +33,15 @@ def _api(args: argparse.Namespace) -> int:
     import uvicorn
 
     from slices_bi.api.app import create_app
+    from slices_bi.api.serve import uvicorn_config
     from slices_bi.catalog.migrate import upgrade
     from slices_bi.openstack.network_index import NetworkIndex
 
     settings = get_settings()
     upgrade()
     app = create_app(networks=NetworkIndex(settings), sweep=True)
-    uvicorn.run(app, host=args.host or settings.api_host, port=args.port or settings.api_port)
+    host, port = args.host or settings.api_host, args.port or settings.api_port
+    uvicorn.Server(uvicorn_config(app, host=host, port=port)).run()
     return 0
 
 
@@ -383,7 +386,15 @@ def main(argv: list[str] | None = None) -> int:
 
         return devcloud_main(arguments[1:])
     args = build_parser().parse_args(arguments)
-    code: int = args.func(args)
+    # Whatever slices-bi writes (catalog, Prefect's database, logs, keys) is its owner's alone.
+    previous_umask = os.umask(0o077)
+    try:
+        data_dir = get_settings().data_dir
+        if data_dir.exists() or args.command == "up":
+            make_private_dir(data_dir)
+        code: int = args.func(args)
+    finally:
+        os.umask(previous_umask)
     return code
 
 

@@ -24,6 +24,9 @@ class Settings(BaseSettings):
 
     # Catalog database; SQLite file under data_dir unless set.
     database_url: str | None = None
+    # Longest wait for a database lock or a pooled connection; an API request that waits
+    # longer answers 503 with Retry-After.
+    database_lock_timeout_seconds: float = Field(10.0, gt=0, le=300)
 
     # Tokens
     jwks_url: str | None = None
@@ -31,7 +34,10 @@ class Settings(BaseSettings):
     oidc_discovery_url: str | None = None
     token_issuers: list[str] = ["https://account.ilabt.imec.be"]
     token_algorithms: list[str] = ["ES256", "RS256"]
-    token_leeway_seconds: int = 30
+    # Clock skew allowed on exp/nbf/iat; and the longest life a token may have (exp - iat,
+    # and exp - now): longer-lived tokens are refused.
+    token_leeway_seconds: int = Field(10, ge=0, le=300)
+    token_max_lifetime_seconds: int = Field(86400, ge=60)
     experiment_claim: str = "sub"
     experiment_project_claim: str = "project_id"
     experiment_expiry_claim: str = "experiment_expires_at"

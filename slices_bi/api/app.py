@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI
 from fastapi_offline import FastAPIOffline
 
 from slices_bi import __version__
-from slices_bi.api.errors import error_response, install_error_handlers
+from slices_bi.api.deps import known_query_only
+from slices_bi.api.errors import install_error_handlers
+from slices_bi.api.headers import SecurityHeaders
+from slices_bi.api.limits import RequestLimits
 from slices_bi.api.routes import offerings, resources, tasks
 from slices_bi.catalog.rules import NetworkChecker
 from slices_bi.deployments.launcher import Launcher, get_launcher
 from slices_bi.settings import get_settings
 
 API_PREFIX = "/apis/bi.slices.eu/v1alpha2"
-# Twenty VMs with cloud-init at Nova's limit fit well below this.
-MAX_BODY_BYTES = 2 * 1024 * 1024
 DOCS_ASSETS_URL = "/docs-assets"
 
 DESCRIPTION = """
@@ -59,21 +60,17 @@ def create_app(
         redoc_url="/redoc",
         static_url=DOCS_ASSETS_URL,
         lifespan=lifespan,
+        # A body without Content-Type is read as JSON; another type is a 415 (limits.py).
+        strict_content_type=False,
+        dependencies=[Depends(known_query_only)],
     )
     app.state.launcher = launcher or get_launcher()
     app.state.networks = networks
     install_error_handlers(app)
 
-    @app.middleware("http")
-    async def limit_body_size(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        length = request.headers.get("content-length", "0")
-        if not length.isdigit() or int(length) > MAX_BODY_BYTES:
-            return error_response(
-                413, "body_too_large", f"the body must be at most {MAX_BODY_BYTES} bytes"
-            )
-        return await call_next(request)
+    # The last one added runs first: the headers go on every answer, refusals included.
+    app.add_middleware(RequestLimits)
+    app.add_middleware(SecurityHeaders)
 
     for router in (offerings.images, offerings.flavors, resources.router, tasks.router):
         app.include_router(router, prefix=API_PREFIX)

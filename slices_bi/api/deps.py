@@ -6,6 +6,8 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel import Session
 
@@ -17,8 +19,8 @@ from slices_bi.auth import (
     get_token_verifier,
     is_admin,
 )
-from slices_bi.catalog.db import get_engine
-from slices_bi.catalog.errors import Forbidden
+from slices_bi.catalog.db import request_session
+from slices_bi.catalog.errors import Forbidden, Invalid
 from slices_bi.catalog.rules import NetworkChecker
 from slices_bi.deployments.launcher import Launcher
 from slices_bi.settings import Settings, get_settings
@@ -32,7 +34,7 @@ bearer = HTTPBearer(
 
 
 def _session() -> Iterator[Session]:
-    with Session(get_engine(), expire_on_commit=False) as session:
+    with request_session() as session:
         yield session
 
 
@@ -67,6 +69,33 @@ def _admin(
     return identity
 
 
+def known_query_only(request: Request) -> None:
+    """Refuse query parameters the route does not take (a typo is never silently ignored)."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute) or not request.query_params:
+        return
+    known = _query_names.get(route.unique_id)
+    if known is None:
+        known = _query_names[route.unique_id] = frozenset(_query_params_of(route.dependant))
+    unknown = sorted(set(request.query_params) - known)
+    if unknown:
+        allowed = ", ".join(sorted(known)) or "none"
+        raise Invalid(
+            f"unknown query parameter(s): {', '.join(unknown)[:200]} (allowed: {allowed})",
+            code="unknown_query_parameter",
+        )
+
+
+_query_names: dict[str, frozenset[str]] = {}
+
+
+def _query_params_of(dependant: Dependant) -> set[str]:
+    names = {param.alias for param in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_params_of(sub)
+    return names
+
+
 def _launcher(request: Request) -> Launcher:
     launcher: Launcher = request.app.state.launcher
     return launcher
@@ -77,7 +106,10 @@ def _networks(request: Request) -> NetworkChecker | None:
     return checker
 
 
-SessionDep = Annotated[Session, Depends(_session)]
+# Closed as soon as the route returns, before the answer is serialized and sent: a route
+# never keeps a pooled connection while it waits for a worker thread (under load, that
+# wait could outlast the pool's and answer 500).
+SessionDep = Annotated[Session, Depends(_session, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 VerifierDep = Annotated[TokenVerifier, Depends(get_token_verifier)]
 IdentityDep = Annotated[Identity, Depends(_identity)]

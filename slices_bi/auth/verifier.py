@@ -3,7 +3,8 @@
 A token is accepted only when: its header `alg` is in `settings.token_algorithms` (never
 `none` nor HMAC), its `kid` resolves to a key (see `keys.KeyStore`) that fits that alg,
 the signature verifies, `exp` is present and not past, `nbf`/`iat` are not in the future
-(all with `settings.token_leeway_seconds` of leeway), and `iss` is one of
+(all with `settings.token_leeway_seconds` of leeway), the token lives no longer than
+`settings.token_max_lifetime_seconds` (`exp - iat`, and `exp - now`), and `iss` is one of
 `settings.token_issuers` (or the dev issuer's, for tokens signed by the dev issuer key).
 
 Then: an experiment claim (`settings.experiment_claim`) starting with `exp_`/`xp_` makes
@@ -15,6 +16,7 @@ other token is a user token, whose `sub` is the user and whose `aud` must name
 from __future__ import annotations
 
 import re
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -150,7 +152,23 @@ class TokenVerifier:
             raise TokenError("token_invalid", "the token is not a well-formed JWT") from error
         except PyJWTError as error:
             raise TokenError("token_invalid", f"the token is invalid: {error}") from error
+        self._check_lifetime(claims)
         return claims
+
+    def _check_lifetime(self, claims: dict[str, Any]) -> None:
+        # A stolen token must not stay usable for years: bound its life from its issue
+        # time, and from now (for tokens without `iat`).
+        limit = self._settings.token_max_lifetime_seconds
+        exp, iat = claims["exp"], claims.get("iat")
+        too_long = exp - time.time() > limit + self._settings.token_leeway_seconds
+        if isinstance(iat, int | float) and not isinstance(iat, bool):
+            too_long = too_long or exp - iat > limit
+        if too_long:
+            raise TokenError(
+                "token_lifetime",
+                f"the token lives longer than this site accepts ({limit} s from issue to "
+                "expiry at most); ask for a shorter-lived token",
+            )
 
     def _check_audience(self, claims: dict[str, Any]) -> None:
         aud = claims.get("aud")

@@ -8,6 +8,7 @@ from alembic import command
 from alembic.config import Config
 
 from slices_bi.catalog.db import normalize_url
+from slices_bi.private_files import make_private_sqlite
 from slices_bi.settings import get_settings
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -17,8 +18,7 @@ def alembic_config(url: str | None = None) -> Config:
     """An alembic Config for the catalog at `url` (default: the configured one)."""
     settings = get_settings()
     resolved = normalize_url(url or settings.effective_database_url)
-    if resolved.startswith("sqlite:///"):
-        Path(resolved.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    make_private_sqlite(resolved)
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.set_main_option("sqlalchemy.url", resolved.replace("%", "%%"))

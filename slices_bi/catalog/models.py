@@ -1,4 +1,5 @@
-"""Catalog tables and their API families (Base / Create / Update / table / Public).
+"""Catalog tables and their API families (Base / table / Public; request bodies live in
+`schemas.py` and `offering_bodies.py`).
 
 The tables are the app's own record of what exists: Prefect sees only ids, and the API
 reads these rows, so status reads work while Prefect is busy or down.
@@ -9,15 +10,12 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import ConfigDict
 from sqlalchemy import JSON, Column, Text, UniqueConstraint
 from sqlalchemy import Enum as SAEnum
 from sqlmodel import Field, SQLModel
 
+from slices_bi.catalog.text import INT32_MAX
 from slices_bi.catalog.types import UTCDateTime, utcnow
-
-# The integer columns are 32-bit on PostgreSQL.
-INT32_MAX = 2**31 - 1
 
 
 def _enum_column(enum: type[StrEnum], index: bool = False) -> Column[str]:
@@ -92,40 +90,6 @@ class DiskImageBase(SQLModel):
     hidden: bool = False
 
 
-class DiskImageCreate(DiskImageBase):
-    model_config = ConfigDict(  # type: ignore[assignment]
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {
-                    "friendly_name": "Ubuntu 24.04",
-                    "location": "ubuntu-24.04-server-cloudimg",
-                    "default_username": "ubuntu",
-                    "min_disk_mb": 4096,
-                    "min_ram_mib": 1024,
-                    "short_description": "Ubuntu 24.04 LTS",
-                    "tags": ["ubuntu", "lts"],
-                }
-            ]
-        },
-    )
-
-
-class DiskImageUpdate(SQLModel):
-    model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
-
-    friendly_name: str | None = Field(default=None, min_length=1, max_length=255)
-    cluster_id: str | None = Field(default=None, max_length=64)
-    location: str | None = Field(default=None, min_length=1, max_length=255)
-    default_username: str | None = Field(default=None, max_length=64)
-    min_disk_mb: int | None = Field(default=None, ge=0, le=INT32_MAX)
-    min_ram_mib: int | None = Field(default=None, ge=0, le=INT32_MAX)
-    short_description: str | None = Field(default=None, max_length=255)
-    long_description: str | None = Field(default=None, max_length=4096)
-    tags: list[str] | None = None
-    hidden: bool | None = None
-
-
 class DiskImage(DiskImageBase, OfferingState, table=True):
     __tablename__ = "disk_images"
 
@@ -155,37 +119,6 @@ class FlavorBase(SQLModel):
     disk_mb: int = Field(default=0, ge=0, le=INT32_MAX)
     location: str = Field(min_length=1, max_length=255, description="OpenStack flavor id or name")
     hidden: bool = False
-
-
-class FlavorCreate(FlavorBase):
-    model_config = ConfigDict(  # type: ignore[assignment]
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {
-                    "friendly_name": "m1.small",
-                    "description": "1 vCPU, 2 GiB RAM, 20 GiB disk",
-                    "vcpus": 1,
-                    "ram_mib": 2048,
-                    "disk_mb": 20480,
-                    "location": "m1.small",
-                }
-            ]
-        },
-    )
-
-
-class FlavorUpdate(SQLModel):
-    model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
-
-    friendly_name: str | None = Field(default=None, min_length=1, max_length=255)
-    description: str | None = Field(default=None, max_length=1024)
-    flavor_type: str | None = Field(default=None, max_length=16)
-    vcpus: int | None = Field(default=None, ge=1, le=4096)
-    ram_mib: int | None = Field(default=None, ge=1, le=INT32_MAX)
-    disk_mb: int | None = Field(default=None, ge=0, le=INT32_MAX)
-    location: str | None = Field(default=None, min_length=1, max_length=255)
-    hidden: bool | None = None
 
 
 class Flavor(FlavorBase, OfferingState, table=True):

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TypeVar
 
-from sqlmodel import Session, SQLModel
+from pydantic import BaseModel
+from sqlmodel import Session
 
 from slices_bi.catalog import repository
-from slices_bi.catalog.errors import Conflict, Invalid, NotFound
+from slices_bi.catalog.errors import Conflict, NotFound
 from slices_bi.catalog.models import DiskImage, Flavor
 from slices_bi.catalog.types import utcnow
 from slices_bi.ids import Kind, new_id
@@ -22,7 +23,7 @@ _KIND: dict[type, tuple[Kind, str]] = {
 }
 
 
-def create(session: Session, model: type[Offering], data: SQLModel) -> Offering:
+def create(session: Session, model: type[Offering], data: BaseModel) -> Offering:
     """A new admin-made row; every field it sets is the admin's, which catalog-sync keeps."""
     kind, _ = _KIND[model]
     now = utcnow()
@@ -58,13 +59,11 @@ def get(session: Session, model: type[Offering], row_id: str, *, include_hidden:
     return row
 
 
-def update(session: Session, model: type[Offering], row_id: str, data: SQLModel) -> Offering:
+def update(session: Session, model: type[Offering], row_id: str, data: BaseModel) -> Offering:
     """Apply the fields set in `data` and remember them as the admin's."""
     row = get(session, model, row_id, include_hidden=True)
     changes = data.model_dump(exclude_unset=True)
     for name, value in changes.items():
-        if value is None:
-            raise Invalid(f"{name}: null is not a value; leave the field out", code="invalid_null")
         setattr(row, name, value)
     row.admin_fields = sorted(set(row.admin_fields) | set(changes))
     row.updated_at = utcnow()

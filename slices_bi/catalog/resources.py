@@ -12,7 +12,7 @@ from sqlmodel import Session
 
 from slices_bi.catalog import repository, rules
 from slices_bi.catalog.cloudinit import UserDataError, build_payload
-from slices_bi.catalog.errors import Conflict, Forbidden, Invalid, NotFound
+from slices_bi.catalog.errors import Conflict, Invalid, NotFound
 from slices_bi.catalog.models import (
     Experiment,
     Resource,
@@ -142,13 +142,20 @@ def extend_resource(
 
 
 def get_resource_of(session: Session, *, resource_id: str, experiment_id: str | None) -> Resource:
-    """The resource, if it belongs to `experiment_id` (None: any); else NotFound / Forbidden."""
+    """The resource, if it belongs to `experiment_id` (None: any); else `resource_not_found`.
+
+    Another experiment's resource is refused exactly like an unknown id, so an answer never
+    tells whether an id exists elsewhere.
+    """
     resource = repository.get_resource(session, resource_id)
-    if resource is None:
-        raise NotFound(f"resource {resource_id} does not exist", code="resource_not_found")
-    if experiment_id is not None and resource.experiment_id != experiment_id:
-        raise Forbidden(f"resource {resource_id} belongs to another experiment")
+    if resource is None or (experiment_id is not None and resource.experiment_id != experiment_id):
+        raise resource_not_found(resource_id)
     return resource
+
+
+def resource_not_found(resource_id: str) -> NotFound:
+    """The one answer for a resource id the caller may not see (unknown or not theirs)."""
+    return NotFound(f"resource {resource_id} does not exist", code="resource_not_found")
 
 
 def _build_resources(

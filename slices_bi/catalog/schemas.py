@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+from slices_bi.catalog.text import Flag, Instant, Name, Reference, SshKey
 
 FRIENDLY_NAME_PATTERN = r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"
 EXAMPLE_KEY = (
@@ -17,7 +19,7 @@ class NetworkInterface(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    network_name: str = Field(min_length=1, max_length=255)
+    network_name: Name
 
 
 class ResourceSpec(BaseModel):
@@ -29,14 +31,14 @@ class ResourceSpec(BaseModel):
         pattern=FRIENDLY_NAME_PATTERN,
         description="Host name of the VM: letters, digits and dashes, at most 63 characters",
     )
-    disk_image_id: str = Field(min_length=1, max_length=128)
-    flavor_id: str = Field(min_length=1, max_length=128)
-    network_name: str | None = Field(default=None, min_length=1, max_length=255)
+    disk_image_id: Reference
+    flavor_id: Reference
+    network_name: Name | None = None
     userdata: str | None = Field(
         default=None, max_length=200_000, description="cloud-init user data"
     )
     network_interfaces: list[NetworkInterface] | None = Field(default=None, max_length=1)
-    public_ipv4: bool = False
+    public_ipv4: Flag = False
 
 
 class TokenRef(BaseModel):
@@ -73,9 +75,9 @@ class ResourcesRequest(BaseModel):
     )
 
     request_id: UUID = Field(description="Client-chosen idempotency key")
-    expires_at: AwareDatetime
+    expires_at: Instant
     resources: list[ResourceSpec] = Field(min_length=1, max_length=50)
-    ssh_authorized_keys: list[str] = Field(default_factory=list, max_length=50)
+    ssh_authorized_keys: list[SshKey] = Field(default_factory=list, max_length=50)
     tokens: list[TokenRef] = Field(min_length=1, max_length=4, description="The user token")
 
 
@@ -86,4 +88,4 @@ class ResourceExtension(BaseModel):
         extra="forbid", json_schema_extra={"examples": [{"expires_at": "2026-12-15T12:00:00Z"}]}
     )
 
-    expires_at: AwareDatetime
+    expires_at: Instant

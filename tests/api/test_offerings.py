@@ -79,7 +79,49 @@ class TestAdminWrites:
             f"{path}/{entry['id']}", json={"friendly_name": None}, headers=bearer(tokens.admin())
         )
         assert response.status_code == 422
-        assert response.json()["error"] == "invalid_null"
+        assert response.json()["error"] == "validation_error"
+        assert "friendly_name" in response.json()["detail"]
+        unchanged = client.get(f"{path}/{entry['id']}", headers=bearer(tokens.admin())).json()
+        assert unchanged["friendly_name"] == body["friendly_name"]
+
+    def test_nul_and_control_characters_are_refused(self, client, tokens, path, body, session):
+        entry = client.post(path, json=body, headers=bearer(tokens.admin())).json()
+        for field in ("friendly_name", "location"):
+            for bad in ("a\u0000b", "a\nb", "a\u001bb"):
+                created = client.post(
+                    path, json={**body, field: bad}, headers=bearer(tokens.admin())
+                )
+                assert created.status_code == 422, (field, bad, created.text)
+                assert field in created.json()["detail"]
+                patched = client.patch(
+                    f"{path}/{entry['id']}", json={field: bad}, headers=bearer(tokens.admin())
+                )
+                assert patched.status_code == 422, (field, bad, patched.text)
+        session.expire_all()
+        model = DiskImage if "disk" in path else Flavor
+        [row] = session.exec(select(model)).all()
+        assert (row.friendly_name, row.location) == (body["friendly_name"], body["location"])
+
+    def test_types_are_not_coerced(self, client, tokens, path, body):
+        numeric = "vcpus" if "vcpus" in body else "min_disk_mb"
+        for bad in ({"hidden": 0}, {"hidden": "yes"}, {numeric: True}, {numeric: "4"}):
+            response = client.post(path, json={**body, **bad}, headers=bearer(tokens.admin()))
+            assert response.status_code == 422, (bad, response.text)
+            assert next(iter(bad)) in response.json()["detail"]
+
+
+def test_image_tags_are_bounded(client, tokens):
+    admin = bearer(tokens.admin())
+    for tags in (["t"] * 10_000, ["x" * 100_000], [""], ["a\u0000"]):
+        response = client.post("/disk-images", json={**IMAGE, "tags": tags}, headers=admin)
+        assert response.status_code == 422, response.text[:200]
+        assert "tags" in response.json()["detail"]
+    created = client.post("/disk-images", json={**IMAGE, "tags": ["ubuntu"] * 32}, headers=admin)
+    assert created.status_code == 201
+    patched = client.patch(
+        f"/disk-images/{created.json()['id']}", json={"tags": ["y" * 65]}, headers=admin
+    )
+    assert patched.status_code == 422
 
 
 def test_reads_need_a_token(client):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 from datetime import UTC, datetime, timedelta
 
+import jwt
 import pytest
 from sqlmodel import Session, func, select
 
@@ -191,6 +192,30 @@ BAD_BODIES = [
         "resources[0].friendly_name",
     ),
     ("missing resources", lambda b: b.pop("resources"), 422, "resources"),
+    (
+        "public_ipv4 as a string",
+        lambda b: b["resources"][0].update(public_ipv4="yes"),
+        422,
+        "resources[0].public_ipv4",
+    ),
+    (
+        "public_ipv4 as a number",
+        lambda b: b["resources"][0].update(public_ipv4=1),
+        422,
+        "resources[0].public_ipv4",
+    ),
+    (
+        "expiry as a Unix time",
+        lambda b: b.update(expires_at=int(datetime.now(UTC).timestamp()) + 86400),
+        422,
+        "expires_at",
+    ),
+    (
+        "control character in a network name",
+        lambda b: b["resources"][0].update(network_name="net\u0007"),
+        422,
+        "resources[0].network_name",
+    ),
     ("unknown field", lambda b: b.update(colour="blue"), 422, "colour"),
     ("bad request id", lambda b: b.update(request_id="not-a-uuid"), 422, "request_id"),
     ("no user token", lambda b: b.update(tokens=[]), 422, "tokens"),
@@ -292,28 +317,100 @@ class TestTokens:
         assert response.json()["error"] == "experiment_token_required"
         assert _count(session) == (0, 0)
 
+    def test_a_token_living_thirty_years_is_refused(self, client, settings):
+        from slices_bi.auth import mint_user_token
+
+        token = mint_user_token(settings, user_id="user_test_x", ttl_seconds=30 * 365 * 86400)
+        response = client.get("/resources", headers=bearer(token))
+        assert response.status_code == 401
+        assert response.json()["error"] == "token_lifetime"
+
     def test_missing_and_garbage_tokens_are_401(self, client, tokens, image, flavor, session):
         body = request_body(image, flavor, tokens)
         assert client.post("/resources", json=body).status_code == 401
         assert client.post("/resources", json=body, headers=bearer("a.b.c")).status_code == 401
         assert _count(session) == (0, 0)
 
-    def test_another_experiment_cannot_see_or_touch(self, client, tokens, image, flavor):
+    def test_another_experiments_ids_answer_exactly_like_unknown_ids(
+        self, client, tokens, image, flavor
+    ):
         task = _post(client, tokens, request_body(image, flavor, tokens)).json()
-        resource_id = task["resource_ids"][0]
-        other = tokens.experiment(
-            experiment_id="exp_test_someoneelse", user_id="user_test_someoneelse"
+        resource_id, task_id = task["resource_ids"][0], task["id"]
+        unknown_resource, unknown_task = resource_id[:-4] + "zzzz", task_id[:-4] + "zzzz"
+        other_experiment = bearer(
+            tokens.experiment(experiment_id="exp_test_someoneelse", user_id="user_test_other")
         )
-        assert client.get(f"/resources/{resource_id}", headers=bearer(other)).status_code == 403
-        assert client.get(f"/tasks/{task['id']}", headers=bearer(other)).status_code == 403
-        assert client.delete(f"/resources/{resource_id}", headers=bearer(other)).status_code == 403
+        other_user = bearer(tokens.user("user_test_other"))
+
+        def answers(target: str, task_target: str, headers: dict) -> list[tuple[int, dict]]:
+            calls = [
+                client.get(f"/resources/{target}", headers=headers),
+                client.get(f"/tasks/{task_target}", headers=headers),
+            ]
+            if headers is other_experiment:
+                calls += [
+                    client.delete(f"/resources/{target}", headers=headers),
+                    client.patch(
+                        f"/resources/{target}", json={"expires_at": _far()}, headers=headers
+                    ),
+                ]
+            return [
+                (r.status_code, {**r.json(), "detail": r.json()["detail"].replace(target, "ID")})
+                for r in calls
+            ]
+
+        for headers in (other_experiment, other_user):
+            theirs = answers(resource_id, task_id, headers)
+            unknown = answers(unknown_resource, unknown_task, headers)
+            # Task ids differ from resource ids: compare the task answer with its own pair.
+            theirs[1] = (
+                theirs[1][0],
+                {**theirs[1][1], "detail": theirs[1][1]["detail"].replace(task_id, "ID")},
+            )
+            unknown[1] = (
+                unknown[1][0],
+                {**unknown[1][1], "detail": unknown[1][1]["detail"].replace(unknown_task, "ID")},
+            )
+            assert theirs == unknown
+            assert {status for status, _ in theirs} == {404}
+        assert client.get("/resources", headers=other_experiment).json()["count"] == 0
+        assert client.get("/resources", headers=other_user).json()["count"] == 0
         assert (
-            client.patch(
-                f"/resources/{resource_id}", json={"expires_at": _far()}, headers=bearer(other)
-            ).status_code
-            == 403
+            client.get(f"/resources/{resource_id}", headers=bearer(tokens.experiment())).json()[
+                "status"
+            ]
+            == "pending"
         )
-        assert client.get("/resources", headers=bearer(other)).json()["count"] == 0
+
+    def test_the_body_token_must_be_the_experiment_tokens_user(
+        self, client, tokens, image, flavor, session
+    ):
+        body = request_body(image, flavor, tokens)
+        body["tokens"] = [{"jwt": tokens.user("user_test_y")}]
+        response = _post(client, tokens, body)
+        assert response.status_code == 403, response.text
+        assert response.json()["error"] == "token_user_mismatch"
+        assert "tokens[0].jwt" in response.json()["detail"]
+        assert _count(session) == (0, 0)
+
+    def test_without_a_user_claim_the_body_token_names_the_owner(
+        self, client, tokens, image, flavor, session, settings
+    ):
+        from slices_bi.auth import mint_experiment_token
+
+        # Minted with the user under another claim name: the API sees no user claim.
+        anonymous = mint_experiment_token(
+            settings.model_copy(update={"experiment_user_claim": "someone"}),
+            experiment_id=tokens.experiment_id,
+            experiment_expires_at=datetime.now(UTC) + timedelta(days=30),
+        )
+        assert "user_id" not in jwt.decode(anonymous, options={"verify_signature": False})
+        body = request_body(image, flavor, tokens)
+        body["tokens"] = [{"jwt": tokens.user("user_test_y")}]
+        response = _post(client, tokens, body, token=anonymous)
+        assert response.status_code == 200, response.text
+        [row] = session.exec(select(Resource)).all()
+        assert row.user_id == "user_test_y"
 
 
 class TestExtendAndDelete:

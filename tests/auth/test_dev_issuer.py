@@ -79,14 +79,16 @@ def test_experiment_token_round_trip(dev_settings):
 
 
 def test_experiment_token_defaults(dev_settings):
+    before = datetime.now(UTC).replace(microsecond=0)
     identity = TokenVerifier(dev_settings).verify(mint_experiment_token(dev_settings))
+    after = datetime.now(UTC)
     assert isinstance(identity, ExperimentIdentity)
     assert re.fullmatch(rf"exp_dev\.slices-bi_{SUFFIX}", identity.experiment_id)
     assert identity.project_id is not None
     assert re.fullmatch(rf"proj_dev\.slices-bi_{SUFFIX}", identity.project_id)
     assert identity.expires_at is not None
-    in_a_week = datetime.now(UTC) + timedelta(days=7)
-    assert abs((identity.expires_at - in_a_week).total_seconds()) < 60
+    # Whole seconds in the token: between a week after the call began and a week after it ended.
+    assert before + timedelta(days=7) <= identity.expires_at <= after + timedelta(days=7)
 
 
 def test_experiment_token_uses_the_configured_claim_names(tmp_path):

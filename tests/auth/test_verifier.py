@@ -291,3 +291,33 @@ def test_is_admin(file_settings, ec_key):
     anonymous = verifier.verify(sign(ec_key, experiment_claims(user_id=None)))
     assert not is_admin(anonymous, settings)
     assert not is_admin(verifier.verify(sign(ec_key, user_claims())), file_settings())
+
+
+# --- lifetime and leeway ------------------------------------------------------------------
+
+
+def test_a_token_living_longer_than_the_maximum_is_refused(file_settings, ec_key):
+    verifier = TokenVerifier(file_settings(token_max_lifetime_seconds=3600))
+    now = int(time.time())
+    assert verifier.verify(sign(ec_key, user_claims(iat=now, exp=now + 3600))).user_id
+    for claims in (
+        user_claims(iat=now, exp=now + 3601),  # issued for too long
+        user_claims(iat=None, exp=now + 30 * 365 * 86400),  # no iat: from now
+        user_claims(iat=now - 7200, exp=now + 60),  # old iat, short rest: still too long a life
+    ):
+        refused(verifier, sign(ec_key, claims), "token_lifetime")
+
+
+def test_the_leeway_is_a_setting(file_settings, ec_key):
+    now = int(time.time())
+    just_expired = sign(ec_key, user_claims(exp=now - 20))
+    assert TokenVerifier(file_settings(token_leeway_seconds=60)).verify(just_expired).user_id
+    refused(TokenVerifier(file_settings(token_leeway_seconds=5)), just_expired, "token_expired")
+
+
+def test_defaults_are_a_short_leeway_and_a_one_day_lifetime():
+    from slices_bi.settings import Settings
+
+    defaults = Settings(_env_file=None)
+    assert defaults.token_leeway_seconds == 10
+    assert defaults.token_max_lifetime_seconds == 86400

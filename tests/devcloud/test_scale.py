@@ -1,7 +1,8 @@
-"""Hundreds of servers stay cheap: lazy status, index lookups.
+"""Hundreds of servers: listed whole, each found by id, none booted meanwhile.
 
-No wall-clock assertions here (the machine is shared): benchmarks/devcloud_capacity.py
-measures list/get times as the number of servers grows."""
+How fast that is belongs to benchmarks/devcloud_capacity.py, not to a test: a busy machine
+must not fail the suite.
+"""
 
 from openstack.connection import Connection
 
@@ -19,7 +20,8 @@ def test_hundreds_of_servers(dc: DevcloudServer, conn: Connection, image_id: str
     assert len(servers) == 300
     assert {s.status for s in servers} == {"BUILD"}
     assert len({s.addresses["big"][0]["addr"] for s in servers}) == 300
-    assert conn.compute.get_server(first.id).status == "BUILD"
+    assert {s.id for s in servers} >= {first.id}
+    assert all(conn.compute.get_server(s.id).name == s.name for s in servers[::30])
     (port,) = conn.network.ports(device_id=first.id)
     assert port.status == "DOWN"  # not booted yet
     assert conn.compute.get_limits().absolute.instances_used == 300

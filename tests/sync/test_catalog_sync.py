@@ -10,13 +10,8 @@ from openstack.connection import Connection
 from sqlmodel import Session, select
 
 from slices_bi.catalog import offerings, repository
-from slices_bi.catalog.models import (
-    DiskImage,
-    DiskImageCreate,
-    DiskImageUpdate,
-    Flavor,
-    FlavorCreate,
-)
+from slices_bi.catalog.models import DiskImage, Flavor
+from slices_bi.catalog.offering_bodies import DiskImageCreate, DiskImageUpdate, FlavorCreate
 from slices_bi.flows.catalog_sync import run_catalog_sync
 from slices_bi.openstack.errors import CloudError
 from slices_bi.settings import Settings

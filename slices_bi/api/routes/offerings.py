@@ -9,32 +9,32 @@ Both resources have the same five routes, built by `offering_router`.
 from typing import Any
 
 from fastapi import APIRouter, Query, status
+from pydantic import BaseModel
 from sqlmodel import SQLModel
 
 from slices_bi.api.deps import AdminDep, IdentityDep, SessionDep, SettingsDep
-from slices_bi.api.errors import documented
+from slices_bi.api.errors import BODY_ERRORS, COMMON_ERRORS, documented
 from slices_bi.auth import is_admin
 from slices_bi.catalog import offerings
 from slices_bi.catalog.models import (
     DiskImage,
-    DiskImageCreate,
     DiskImagePublic,
     DiskImagesPublic,
-    DiskImageUpdate,
     Flavor,
-    FlavorCreate,
     FlavorPublic,
     FlavorsPublic,
+)
+from slices_bi.catalog.offering_bodies import (
+    DiskImageCreate,
+    DiskImageUpdate,
+    FlavorCreate,
     FlavorUpdate,
 )
 
-ERRORS = documented(
-    _401="Missing or invalid token",
-    _403="Not an administrator",
-    _404="No such entry",
-    _409="In use by resources",
-    _422="Invalid body",
-)
+ERRORS = {
+    **COMMON_ERRORS,
+    **documented(_403="Not an administrator", _404="No such entry", _409="In use by resources"),
+}
 
 HiddenQuery = Query(False, description="Admins only: include hidden entries")
 
@@ -42,8 +42,8 @@ HiddenQuery = Query(False, description="Admins only: include hidden entries")
 def offering_router(
     *,
     model: Any,
-    create: type[SQLModel],
-    update: type[SQLModel],
+    create: type[BaseModel],
+    update: type[BaseModel],
     public: type[SQLModel],
     listing: Any,
     prefix: str,
@@ -70,12 +70,18 @@ def offering_router(
         return offerings.get(session, model, entry_id, include_hidden=is_admin(identity, settings))
 
     @router.post(
-        "", response_model=public, status_code=status.HTTP_201_CREATED, summary=f"Add a {noun}"
+        "",
+        response_model=public,
+        status_code=status.HTTP_201_CREATED,
+        responses=BODY_ERRORS,
+        summary=f"Add a {noun}",
     )
     def create_entry(body: create, session: SessionDep, _: AdminDep) -> Any:  # type: ignore[valid-type]
         return offerings.create(session, model, body)
 
-    @router.patch("/{entry_id}", response_model=public, summary=f"Edit a {noun}")
+    @router.patch(
+        "/{entry_id}", response_model=public, responses=BODY_ERRORS, summary=f"Edit a {noun}"
+    )
     def update_entry(entry_id: str, body: update, session: SessionDep, _: AdminDep) -> Any:  # type: ignore[valid-type]
         return offerings.update(session, model, entry_id, body)
 

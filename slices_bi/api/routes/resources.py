@@ -12,29 +12,32 @@ from slices_bi.api.deps import (
     SessionDep,
     VerifierDep,
 )
-from slices_bi.api.errors import documented
+from slices_bi.api.errors import BODY_ERRORS, COMMON_ERRORS, documented
 from slices_bi.api.submitting import submit_after_response
 from slices_bi.auth import ExperimentIdentity, Identity, TokenError, TokenVerifier
 from slices_bi.catalog import deletion, repository, resources
-from slices_bi.catalog.errors import Forbidden
 from slices_bi.catalog.models import Resource, ResourcePublic, ResourcesPublic, Task, TaskPublic
 from slices_bi.catalog.schemas import ResourceExtension, ResourcesRequest, TokenRef
 
 router = APIRouter(
     prefix="/resources",
     tags=["resources"],
-    responses=documented(
-        _401="Missing or invalid token",
-        _403="Wrong kind of token, or another experiment's resource",
-        _404="No such resource",
-    ),
+    responses={
+        **COMMON_ERRORS,
+        **documented(
+            _403="Wrong kind of token, or the body token is not the experiment token's user",
+            _404="No such resource (or not one of the token's experiment or user)",
+        ),
+    },
 )
 
-_ERRORS = documented(
-    _400="The body is not JSON",
-    _409="request_id reused with another body, or friendly name taken",
-    _422="A rule is broken: unknown image/flavor/network, expiry, user data, SSH key",
-)
+_ERRORS = {
+    **BODY_ERRORS,
+    **documented(
+        _409="request_id reused with another body, or friendly name taken",
+        _422="A rule is broken: unknown image/flavor/network, expiry, user data, SSH key",
+    ),
+}
 
 
 def _requester(experiment: ExperimentIdentity, user_id: str | None) -> resources.Requester:
@@ -46,11 +49,24 @@ def _requester(experiment: ExperimentIdentity, user_id: str | None) -> resources
     )
 
 
-def _body_user(tokens: list[TokenRef], verifier: TokenVerifier) -> str:
+def _body_user(tokens: list[TokenRef], verifier: TokenVerifier, experiment_user: str | None) -> str:
+    """The user of the body token; it must be the experiment token's user when that names one.
+
+    Without a user claim in the experiment token, the body token is only checked to be a
+    valid user token for this BI (signature, issuer, expiry, audience); its user owns the
+    resources.
+    """
     try:
-        return verifier.verify_user(tokens[0].jwt).user_id
+        user_id = verifier.verify_user(tokens[0].jwt).user_id
     except TokenError as exc:
         raise TokenError(exc.code, f"tokens[0].jwt: {exc.detail}", exc.status_code) from None
+    if experiment_user is not None and user_id != experiment_user:
+        raise TokenError(
+            "token_user_mismatch",
+            "tokens[0].jwt: the user token is not the experiment token's user",
+            status_code=403,
+        )
+    return user_id
 
 
 def _visible(resource: Resource, identity: Identity) -> Resource:
@@ -59,7 +75,7 @@ def _visible(resource: Resource, identity: Identity) -> Resource:
     else:
         allowed = resource.user_id == identity.user_id
     if not allowed:
-        raise Forbidden(f"resource {resource.id} belongs to another experiment or user")
+        raise resources.resource_not_found(resource.id)
     return resource
 
 
@@ -78,9 +94,11 @@ def request_resources(
 ) -> Task:
     """Validate the whole request, store it, and start its provisioning; answers with the task.
 
-    The same `request_id` with the same body answers with the first task again.
+    `tokens[0].jwt` is a user token; when the experiment token names its user, it must be
+    that user (403 `token_user_mismatch`). The same `request_id` with the same body answers
+    with the first task again.
     """
-    requester = _requester(experiment, _body_user(body.tokens, verifier))
+    requester = _requester(experiment, _body_user(body.tokens, verifier, experiment.user_id))
     task = resources.request_resources(session, body=body, requester=requester, networks=networks)
     submit_after_response(task, request, background, launcher)
     return task
