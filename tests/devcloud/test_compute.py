@@ -106,14 +106,14 @@ def test_changes_since_lists_what_changed_deleted_servers_included(
     dc: DevcloudServer, conn: Connection, boot: Boot, token: str
 ) -> None:
     dc.set_config(boot_delay=0, delete_delay=0, deleted_visible=30)
-    quiet = conn.compute.wait_for_server(boot(name="quiet"), wait=5, interval=0.05)
+    conn.compute.wait_for_server(boot(name="quiet"), wait=5, interval=0.05)
     gone = conn.compute.wait_for_server(boot(name="gone"), wait=5, interval=0.05)
     time.sleep(1.1)  # Nova's times have seconds; the next change is strictly later
     mark = conn.compute.get_server(gone.id).updated_at
     since = datetime.fromisoformat(mark.replace("Z", "+00:00")) + timedelta(seconds=1)
     time.sleep(1.1)
     conn.compute.delete_server(gone)
-    fresh = boot(name="fresh")
+    boot(name="fresh")
     changed = {s.name: s.status for s in conn.compute.servers(changes_since=since.isoformat())}
     assert changed.get("gone") == "DELETED"  # as Nova: deleted servers come with changes-since
     assert "fresh" in changed
