@@ -54,10 +54,13 @@ def get_engine(url: str | None = None) -> Engine:
             timeout = get_settings().database_lock_timeout_seconds
             if resolved.startswith("sqlite"):
                 private_files.make_private_sqlite(resolved)
+                # SQLite connections are cheap; a worker runs many flow threads at once.
                 engine = create_engine(
                     resolved,
                     connect_args={"check_same_thread": False},
                     hide_parameters=True,
+                    pool_size=10,
+                    max_overflow=90,
                     pool_timeout=timeout,
                 )
                 event.listen(engine, "connect", _sqlite_pragmas)
@@ -67,6 +70,7 @@ def get_engine(url: str | None = None) -> Engine:
                     resolved,
                     pool_pre_ping=True,
                     pool_size=10,
+                    max_overflow=30,
                     pool_timeout=timeout,
                     hide_parameters=True,
                 )

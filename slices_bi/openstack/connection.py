@@ -30,7 +30,8 @@ def connect(settings: Settings | None = None) -> Connection:
         conn = _connections.get(key)
         if conn is None:
             if files:  # an explicit clouds.yaml (`up` writes one for devcloud)
-                region = OpenStackConfig(config_files=list(files)).get_one(
+                # That file only: OS_CLIENT_CONFIG_FILE would otherwise take precedence.
+                region = OpenStackConfig(config_files=list(files), load_envvars=False).get_one(
                     cloud=resolved.cloud, region_name=resolved.region
                 )
                 conn = Connection(config=region)

@@ -54,7 +54,7 @@ class StuckLauncher:
     calls: list[str] = field(default_factory=list)
     release: threading.Event = field(default_factory=threading.Event)
 
-    def submit(self, task: Task) -> str | None:
+    def submit(self, task: Task, name: str | None = None) -> str | None:
         self.calls.append(task.id)
         self.release.wait(timeout=300)
         return None

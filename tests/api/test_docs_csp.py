@@ -47,11 +47,16 @@ def _browse(url: str) -> tuple[str, list[str]]:
     return run.stdout, [line for line in console if "Content Security Policy" in line]
 
 
+# ReDoc's decorative credit logo: the one thing the policy is there to stop (another host).
+REDOC_CREDIT_LOGO = "https://cdn.redoc.ly/redoc/logo-mini.svg"
+
+
 def test_docs_and_redoc_break_no_csp_rule(db, launcher):
     with serve(create_app(launcher=launcher)) as url:
         for page in ("/docs", "/redoc"):
             _, violations = _browse(url + page)
-            assert violations == [], (page, violations)
+            unexpected = [line for line in violations if REDOC_CREDIT_LOGO not in line]
+            assert unexpected == [], (page, unexpected)
 
 
 def test_the_check_sees_a_page_the_policy_blocks(db, launcher):

@@ -210,7 +210,9 @@ def test_up_stops_in_order_refuses_a_twin_and_resumes_its_schedules(tmp_path: Pa
     try:
         # devcloud kept its servers; the cut-off cleanup run was handed back and resumed.
         assert _resource(up, settings, resource_id)["status"] == "active"
-        clouds = OpenStackConfig(config_files=[str(tmp_path / "data" / "clouds.yaml")])
+        clouds = OpenStackConfig(
+            config_files=[str(tmp_path / "data" / "clouds.yaml")], load_envvars=False
+        )
         conn = Connection(config=clouds.get_one(cloud="devcloud"))
         listed = {s.id: s.status for s in conn.compute.servers()}
         assert listed.get(server_id) == "ACTIVE", (server_id, listed)
