@@ -51,12 +51,28 @@ def ensure_openstack_limit(limit: int) -> None:
             logger.info("set global concurrency limit %s to %d slots", name, limit)
 
 
+def openstack_limit() -> int:
+    """The slots the global limit has now (workers started with another setting may have
+    changed it: asking for more than it has would wait for ever)."""
+    with get_client(sync_client=True) as client:
+        try:
+            limit = client.read_global_concurrency_limit_by_name(OPENSTACK_CONCURRENCY_LIMIT)
+        except ObjectNotFound:
+            raise RuntimeError(
+                f"the global concurrency limit {OPENSTACK_CONCURRENCY_LIMIT} is missing "
+                "(a worker creates it when it starts): no server is created without it"
+            ) from None
+    return int(limit.limit)
+
+
 @contextmanager
-def openstack_slots(occupy: int = 1) -> Iterator[None]:
-    """Hold `occupy` slots of `OPENSTACK_CONCURRENCY_LIMIT` (strict: the limit must exist).
+def openstack_slots(wanted: int = 1) -> Iterator[int]:
+    """Hold up to `wanted` slots of `OPENSTACK_CONCURRENCY_LIMIT` (strict: the limit must
+    exist); yields how many are held.
 
     A step that creates many servers takes its slots in one call and shares them among its
     threads: one acquisition per step, not one per server, for the Prefect server to serve.
     """
+    occupy = max(1, min(wanted, openstack_limit()))
     with concurrency(OPENSTACK_CONCURRENCY_LIMIT, occupy=occupy, strict=True):
-        yield
+        yield occupy

@@ -127,8 +127,7 @@ def create_servers(
             raise Superseded(resource_id)
         return server_id
 
-    slots = max(1, min(len(resource_ids), settings.openstack_concurrency))
-    with openstack_slots(slots):
+    with openstack_slots(len(resource_ids)) as slots:
         return for_each(one, resource_ids, threads=slots)
 
 

@@ -38,6 +38,17 @@ def test_ensure_is_idempotent_and_updates(openstack_limit: str) -> None:
         ensure_openstack_limit(4)
 
 
+def test_a_batch_larger_than_the_limit_shares_its_slots(cloud: Any, conn: Connection) -> None:
+    ensure_openstack_limit(2)  # e.g. another worker started with a smaller setting
+    try:
+        made = make_provision_task(count=5)
+        state = provision_resources(task_id=made.task_id, return_state=True)
+        assert state.is_completed(), state.message
+        assert len(all_servers(conn)) == 5
+    finally:
+        ensure_openstack_limit(4)
+
+
 def test_missing_limit_stops_server_creation(cloud: Any, conn: Connection) -> None:
     """strict=True: without the limit no server is made (a silent no-op would uncap the cloud)."""
     with get_client(sync_client=True) as client:
