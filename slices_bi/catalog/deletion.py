@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from slices_bi.catalog import repository
@@ -88,7 +89,7 @@ def request_deletion(
             )
             existing.updated_at = now
             session.add(existing)
-    task = _joinable_task(session, resource.experiment_id)
+    task = _join_pending_task(session, resource, now)
     if task is None:
         task = Task(
             id=new_id("task", get_settings().site_id),
@@ -96,24 +97,55 @@ def request_deletion(
             status=TaskStatus.PENDING,
             experiment_id=resource.experiment_id,
             user_id=user_id,
-            resource_ids=[],
+            resource_ids=[resource.id],
+            message="deletion of 1 resource(s) accepted",
             created_at=now,
+            updated_at=now,
         )
-    task.resource_ids = [*task.resource_ids, resource.id]
-    task.message = f"deletion of {len(task.resource_ids)} resource(s) accepted"
-    task.updated_at = now
+        session.add(task)
     resource.delete_task_id = task.id
     if resource.status != ResourceStatus.DELETED:
         resource.status = ResourceStatus.DELETING
         resource.status_reason = "DeletionRequested"
         resource.status_message = "deletion requested"
     resource.updated_at = now
-    session.add(task)
     session.add(resource)
     session.commit()
     if launcher is not None:
         submit_task(task.id, launcher)
         session.refresh(task)
+    return task
+
+
+def _join_pending_task(session: Session, resource: Resource, now: datetime) -> Task | None:
+    """Add `resource` to a delete task of its experiment that has not started; None when
+    there is none, or when it started meanwhile.
+
+    Compare-and-set on (status, updated_at): the run marks its task running (and bumps
+    updated_at) before it reads the resource list, so an append either lands before that
+    and is seen by the run, or fails here. (On SQLite there are no row locks to rely on.)
+    """
+    task = _joinable_task(session, resource.experiment_id)
+    if task is None:
+        return None
+    ids = [*task.resource_ids, resource.id]
+    joined = session.execute(
+        update(Task)
+        .where(
+            col(Task.id) == task.id,
+            col(Task.status) == TaskStatus.PENDING,
+            col(Task.updated_at) == task.updated_at,
+        )
+        .values(
+            resource_ids=ids,
+            message=f"deletion of {len(ids)} resource(s) accepted",
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount  # type: ignore[attr-defined]
+    if joined != 1:
+        return None
+    session.expire(task)
     return task
 
 

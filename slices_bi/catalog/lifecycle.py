@@ -45,9 +45,10 @@ def _open_task(session: Session, task_id: str) -> Task | None:
 def mark_task_running(*, task_id: str, flow_run_id: str | None = None) -> TaskView | None:
     """pending -> running (and remember `flow_run_id` when the task has none).
 
-    Returns the task as it is then, read under the same lock (a pending delete task takes
-    in more resources until it runs: the run works on exactly the ids returned here), or
-    None when the task is missing or already terminal.
+    Returns the task as it is once running, or None when the task is missing or already
+    terminal. A pending delete task takes in more resources until it runs (see
+    `catalog.deletion`, which appends only while the row is still pending): the row is read
+    again after the change has committed, so the run works on every resource that joined.
     """
     with session_scope() as session:
         task = _open_task(session, task_id)
@@ -57,7 +58,9 @@ def mark_task_running(*, task_id: str, flow_run_id: str | None = None) -> TaskVi
         if flow_run_id and not task.flow_run_id:
             task.flow_run_id = flow_run_id
         task.updated_at = utcnow()
-        return task_view(task)
+    with session_scope() as session:
+        task = session.get(Task, task_id)
+        return task_view(task) if task is not None else None
 
 
 def touch_task(*, task_id: str, message: str | None = None) -> None:

@@ -89,3 +89,26 @@ def test_two_resources_named_alike_in_one_request_are_refused(
     assert "resources[1].friendly_name" in response.json()["detail"]
     assert "within a request" in response.json()["detail"]
     assert session.query(Task).count() == 0
+
+
+def test_a_deletion_read_just_before_the_run_started_gets_a_task_of_its_own(
+    client, tokens, image, flavor, session, monkeypatch
+):
+    """The window SQLite leaves open: the API read the task while pending, the run marked it
+    running before the API wrote. The append must not land on the running task."""
+    from slices_bi.catalog import deletion, lifecycle
+
+    first, second, _ = _three_vms(client, tokens, image, flavor)
+    headers = bearer(tokens.experiment())
+    started = client.delete(f"/resources/{first}", headers=headers).json()
+    with Session(session.get_bind(), expire_on_commit=False) as api:
+        stale = api.get(Task, started["id"])  # the API's read, while pending
+        assert stale.status == TaskStatus.PENDING
+        run_view = lifecycle.mark_task_running(task_id=started["id"], flow_run_id="run-1")
+        assert run_view is not None
+        monkeypatch.setattr(deletion, "_joinable_task", lambda _session, _experiment: stale)
+        task = deletion.request_deletion(api, resource_id=second, user_id=None, launcher=None)
+    assert task.id != started["id"]
+    assert task.resource_ids == [second]
+    session.expire_all()
+    assert session.get(Task, started["id"]).resource_ids == [first]  # what the run works on

@@ -15,7 +15,8 @@ import pytest
 from slices_bi.api.app import API_PREFIX, create_app
 from slices_bi.catalog.models import DiskImage
 from tests.api.conftest import OfflineLauncher, Tokens
-from tests.browser import live_server, offline_chromium, requested_urls
+from tests.api.live import serve
+from tests.browser import offline_chromium, requested_urls
 
 WAIT_SECONDS = 90
 # Redoc's sidebar credit ("API docs by Redocly") always asks for this decorative logo and
@@ -25,7 +26,7 @@ REDOC_CREDIT_LOGO = "https://cdn.redoc.ly/redoc/logo-mini.svg"
 
 @pytest.fixture
 def api_url(db: str) -> Iterator[str]:
-    with live_server(create_app(launcher=OfflineLauncher())) as url:
+    with serve(create_app(launcher=OfflineLauncher())) as url:
         yield url
 
 
