@@ -36,12 +36,15 @@ from prefect.client.schemas.filters import (
     FlowRunFilterStateType,
 )
 from prefect.client.schemas.objects import FlowRun, StateType
+from prefect.context import SyncClientContext
 from prefect.exceptions import Abort
 from prefect.flow_engine import run_flow
 from prefect.flows import Flow
 from prefect.states import AwaitingRetry, Pending
 from prefect.types._datetime import now
 from prefect.utilities.engine import propose_state_sync
+
+from slices_bi import prefect_gate
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +86,7 @@ class InProcessRunner:
 
     def run(self) -> None:
         """Poll and execute until `stop()`; then hand the runs in flight back."""
-        with get_client(sync_client=True) as client:
+        with get_client(sync_client=True, httpx_settings=prefect_gate.httpx_settings()) as client:
             self.hand_back_orphans(client)
             logger.info("worker %s polls for runs of %d deployment(s)", self.name, len(self.flows))
             while not self._stop.is_set():
@@ -129,7 +132,9 @@ class InProcessRunner:
     def _execute(self, run: FlowRun) -> None:
         try:
             flow = self.flows[run.deployment_id]  # type: ignore[index]
-            run_flow(flow, flow_run=run, return_type="state")
+            # The engine takes its client from this context: its writes go through the gate.
+            with SyncClientContext(httpx_settings=prefect_gate.httpx_settings()):
+                run_flow(flow, flow_run=run, return_type="state")
         except BaseException:
             logger.exception("flow run %s ended with an error the engine did not handle", run.id)
         finally:

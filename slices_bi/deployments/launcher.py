@@ -11,6 +11,7 @@ import threading
 from typing import Any
 from uuid import UUID
 
+from slices_bi import prefect_gate
 from slices_bi.catalog.models import Task, TaskKind
 from slices_bi.catalog.submission import Launcher
 from slices_bi.deployments.names import DEPLOYMENT_OF_KIND
@@ -37,7 +38,7 @@ class PrefectLauncher:
         if self._client is None:
             from prefect.client.orchestration import get_client
 
-            client = get_client(sync_client=True)
+            client = get_client(sync_client=True, httpx_settings=prefect_gate.httpx_settings())
             client.__enter__()
             self._client = client
         return self._client

@@ -1,24 +1,33 @@
 """The Prefect global concurrency limit that caps server creations across every worker.
 
-The flows enter `openstack_slots()` around their Nova create calls with `strict=True`, so
-the limit must exist: the worker start-up (and the tests) call `ensure_openstack_limit`.
+The flows enter `openstack_slots()` around their Nova create calls. The limit must exist
+(the worker start-up and the tests call `ensure_openstack_limit`): without it no server is
+created, where Prefect's own `concurrency()` would silently let every call through. Slots
+are taken with a lease (Prefect's `increment-with-lease`), so a worker that dies holding
+them frees them when the lease ends; the calls go through this process's Prefect write
+gate (`slices_bi.prefect_gate`).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from uuid import UUID
 
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import (
     GlobalConcurrencyLimitCreate,
     GlobalConcurrencyLimitUpdate,
 )
-from prefect.concurrency.sync import concurrency
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
+from slices_bi import prefect_gate
 from slices_bi.deployments.names import OPENSTACK_CONCURRENCY_LIMIT
+
+# A step holds its slots for its creations only (seconds); the lease outlives that.
+LEASE_SECONDS = 300.0
 
 logger = logging.getLogger(__name__)
 
@@ -51,10 +60,16 @@ def ensure_openstack_limit(limit: int) -> None:
             logger.info("set global concurrency limit %s to %d slots", name, limit)
 
 
-def openstack_limit() -> int:
-    """The slots the global limit has now (workers started with another setting may have
-    changed it: asking for more than it has would wait for ever)."""
-    with get_client(sync_client=True) as client:
+@contextmanager
+def openstack_slots(wanted: int = 1) -> Iterator[int]:
+    """Hold up to `wanted` slots of `OPENSTACK_CONCURRENCY_LIMIT`; yields how many are held.
+
+    A step that creates many servers takes its slots in one call and shares them among its
+    threads: one acquisition per step, not one per server, for the Prefect server to serve.
+    It never asks for more slots than the limit has (a worker started with another setting
+    may have changed it). Raises RuntimeError when the limit does not exist.
+    """
+    with get_client(sync_client=True, httpx_settings=prefect_gate.httpx_settings()) as client:
         try:
             limit = client.read_global_concurrency_limit_by_name(OPENSTACK_CONCURRENCY_LIMIT)
         except ObjectNotFound:
@@ -62,17 +77,34 @@ def openstack_limit() -> int:
                 f"the global concurrency limit {OPENSTACK_CONCURRENCY_LIMIT} is missing "
                 "(a worker creates it when it starts): no server is created without it"
             ) from None
-    return int(limit.limit)
+        occupy = max(1, min(wanted, int(limit.limit)))
+        lease_id = _acquire(client, occupy)
+        try:
+            yield occupy
+        finally:
+            client.release_concurrency_slots_with_lease(lease_id)
 
 
-@contextmanager
-def openstack_slots(wanted: int = 1) -> Iterator[int]:
-    """Hold up to `wanted` slots of `OPENSTACK_CONCURRENCY_LIMIT` (strict: the limit must
-    exist); yields how many are held.
+def _acquire(client: object, occupy: int) -> UUID:
+    """Wait for `occupy` slots (the server answers 423 while they are taken)."""
+    from prefect.client.orchestration import SyncPrefectClient
+    from prefect.exceptions import PrefectHTTPStatusError
 
-    A step that creates many servers takes its slots in one call and shares them among its
-    threads: one acquisition per step, not one per server, for the Prefect server to serve.
-    """
-    occupy = max(1, min(wanted, openstack_limit()))
-    with concurrency(OPENSTACK_CONCURRENCY_LIMIT, occupy=occupy, strict=True):
-        yield occupy
+    assert isinstance(client, SyncPrefectClient)
+    delay = 0.05
+    while True:
+        try:
+            response = client.increment_concurrency_slots_with_lease(
+                names=[OPENSTACK_CONCURRENCY_LIMIT],
+                slots=occupy,
+                mode="concurrency",
+                lease_duration=LEASE_SECONDS,
+            )
+        except PrefectHTTPStatusError as exc:
+            if exc.response.status_code != 423:
+                raise
+            retry_after = exc.response.headers.get("Retry-After")
+            time.sleep(min(float(retry_after), 2.0) if retry_after else delay)
+            delay = min(delay * 2, 1.0)
+            continue
+        return UUID(response.json()["lease_id"])
