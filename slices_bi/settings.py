@@ -6,7 +6,7 @@ import socket
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -90,6 +90,11 @@ class Settings(BaseSettings):
     # API process
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+
+    @field_validator("prefect_write_lock", "clouds_yaml", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
 
     @property
     def effective_database_url(self) -> str:

@@ -96,7 +96,7 @@ def _run(settings: Settings) -> int:
     env["PREFECT_API_URL"] = settings.prefect_api_url
     env["SLICES_BI_DATA_DIR"] = str(data)
     if "PREFECT_SERVER_DATABASE_CONNECTION_URL" not in env:  # SQLite: one writer at a time
-        env["SLICES_BI_PREFECT_WRITE_LOCK"] = str(data / "prefect-writes.lock")
+        env.setdefault("SLICES_BI_PREFECT_WRITE_LOCK", str(data / "prefect-writes.lock"))
     shared = {"PREFECT_API_URL": settings.prefect_api_url, "SLICES_BI_DATA_DIR": str(data)}
     if not _issuer_configured(settings):
         if real_cloud and not settings.dev_issuer:

@@ -7,7 +7,9 @@ the sweep racing a slow submission) returns the same flow run.
 from __future__ import annotations
 
 import logging
+import random
 import threading
+import time
 from typing import Any
 from uuid import UUID
 
@@ -19,6 +21,9 @@ from slices_bi.deployments.names import DEPLOYMENT_OF_KIND
 __all__ = ["Launcher", "PrefectLauncher", "get_launcher"]
 
 logger = logging.getLogger(__name__)
+
+CREATE_TRIES = 20
+CREATE_RETRY_FIRST_SECONDS = 0.05
 
 
 class PrefectLauncher:
@@ -55,18 +60,7 @@ class PrefectLauncher:
     def submit(self, task: Task, name: str | None = None) -> str | None:
         try:
             with self._lock:
-                client = self._connected()
-                deployment_id = self._deployment_ids.get(task.kind)
-                if deployment_id is None:
-                    deployment = client.read_deployment_by_name(DEPLOYMENT_OF_KIND[task.kind])
-                    deployment_id = self._deployment_ids[task.kind] = deployment.id
-                run = client.create_flow_run_from_deployment(
-                    deployment_id,
-                    parameters={"task_id": task.id},
-                    idempotency_key=task.id,
-                    name=name or f"{task.kind.value} · {task.experiment_id}",
-                    tags=[f"experiment:{task.experiment_id}", f"kind:{task.kind.value}"],
-                )
+                run = self._create(task, name)
         except Exception as exc:  # any failure leaves the task pending for the sweep
             logger.warning("flow run not created task_id=%s error=%s", task.id, exc)
             with self._lock:
@@ -74,6 +68,39 @@ class PrefectLauncher:
             return None
         logger.info("flow run created task_id=%s flow_run_id=%s", task.id, run.id)
         return str(run.id)
+
+    def _create(self, task: Task, name: str | None) -> Any:
+        """One creation, tried again at once when the server lost a write race (503).
+
+        Prefect's client would wait 2, 4, 8 s between tries; a SQLite-backed server loses
+        such races to its own services (events, automations) during a burst, and each try
+        takes milliseconds once it is served.
+        """
+        from prefect.exceptions import PrefectHTTPStatusError
+        from prefect.settings import PREFECT_CLIENT_MAX_RETRIES, temporary_settings
+
+        client = self._connected()
+        deployment_id = self._deployment_ids.get(task.kind)
+        if deployment_id is None:
+            deployment = client.read_deployment_by_name(DEPLOYMENT_OF_KIND[task.kind])
+            deployment_id = self._deployment_ids[task.kind] = deployment.id
+        delay = CREATE_RETRY_FIRST_SECONDS
+        for attempt in range(CREATE_TRIES):
+            try:
+                with temporary_settings({PREFECT_CLIENT_MAX_RETRIES: 0}):
+                    return client.create_flow_run_from_deployment(
+                        deployment_id,
+                        parameters={"task_id": task.id},
+                        idempotency_key=task.id,
+                        name=name or f"{task.kind.value} · {task.experiment_id}",
+                        tags=[f"experiment:{task.experiment_id}", f"kind:{task.kind.value}"],
+                    )
+            except PrefectHTTPStatusError as exc:
+                if exc.response.status_code != 503 or attempt == CREATE_TRIES - 1:
+                    raise
+                time.sleep(random.uniform(delay / 2, delay))  # noqa: S311
+                delay = min(delay * 2, 1.0)
+        raise AssertionError("unreachable")
 
 
 _default_launcher: PrefectLauncher | None = None

@@ -11,9 +11,11 @@ gate (`slices_bi.prefect_gate`).
 from __future__ import annotations
 
 import logging
+import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 from uuid import UUID
 
 from prefect.client.orchestration import get_client
@@ -28,6 +30,7 @@ from slices_bi.deployments.names import OPENSTACK_CONCURRENCY_LIMIT
 
 # A step holds its slots for its creations only (seconds); the lease outlives that.
 LEASE_SECONDS = 300.0
+RACES_TOLERATED = 20
 
 logger = logging.getLogger(__name__)
 
@@ -78,33 +81,38 @@ def openstack_slots(wanted: int = 1) -> Iterator[int]:
                 "(a worker creates it when it starts): no server is created without it"
             ) from None
         occupy = max(1, min(wanted, int(limit.limit)))
-        lease_id = _acquire(client, occupy)
-        try:
-            yield occupy
-        finally:
-            client.release_concurrency_slots_with_lease(lease_id)
-
-
-def _acquire(client: object, occupy: int) -> UUID:
-    """Wait for `occupy` slots (the server answers 423 while they are taken)."""
-    from prefect.client.orchestration import SyncPrefectClient
-    from prefect.exceptions import PrefectHTTPStatusError
-
-    assert isinstance(client, SyncPrefectClient)
-    delay = 0.05
-    while True:
-        try:
-            response = client.increment_concurrency_slots_with_lease(
+        response = _until_served(
+            lambda: client.increment_concurrency_slots_with_lease(
                 names=[OPENSTACK_CONCURRENCY_LIMIT],
                 slots=occupy,
                 mode="concurrency",
                 lease_duration=LEASE_SECONDS,
             )
+        )
+        lease_id = UUID(response.json()["lease_id"])
+        try:
+            yield occupy
+        finally:
+            _until_served(lambda: client.release_concurrency_slots_with_lease(lease_id))
+
+
+def _until_served(call: Callable[[], Any]) -> Any:
+    """`call()` again while the slots are taken (423) or the server lost a write race (503,
+    on a SQLite-backed server): at once, not after Prefect's 2, 4, 8 s back-off."""
+    from prefect.exceptions import PrefectHTTPStatusError
+    from prefect.settings import PREFECT_CLIENT_MAX_RETRIES, temporary_settings
+
+    delay, lost_races = 0.05, 0
+    while True:
+        try:
+            with temporary_settings({PREFECT_CLIENT_MAX_RETRIES: 0}):
+                return call()
         except PrefectHTTPStatusError as exc:
-            if exc.response.status_code != 423:
+            status = exc.response.status_code
+            lost_races += status == 503
+            if status not in (423, 503) or lost_races > RACES_TOLERATED:
                 raise
             retry_after = exc.response.headers.get("Retry-After")
-            time.sleep(min(float(retry_after), 2.0) if retry_after else delay)
+            pause = min(float(retry_after), 2.0) if retry_after else delay
+            time.sleep(random.uniform(pause / 2, pause))  # noqa: S311
             delay = min(delay * 2, 1.0)
-            continue
-        return UUID(response.json()["lease_id"])
