@@ -136,11 +136,14 @@ def api_load(api: Api, task_id: str, clients: int = 20, seconds: float = 10) -> 
     )
 
 
+EXTRA_ENV: dict[str, str] = {}
+
+
 def run(
     boot_delay: float, n: int, big: int, api_bench: bool, expiry_lead: float, cases: set[str]
 ) -> None:
     print(f"\n== boot delay {boot_delay:g} s, N = {n}", flush=True)
-    stack = start_stack(boot_delay)
+    stack = start_stack(boot_delay, extra_env=dict(EXTRA_ENV))
     stack.start_sampling()
     try:
         idle = stack.stack_rss()
@@ -206,7 +209,11 @@ def main() -> None:
     parser.add_argument(
         "--cases", default="a,b", help="which of (a) and (b) to run, e.g. 'b' (default: a,b)"
     )
+    parser.add_argument(
+        "--env", action="append", default=[], help="NAME=VALUE for the stack (repeatable)"
+    )
     args = parser.parse_args()
+    EXTRA_ENV.update(item.split("=", 1) for item in args.env)
     for index, boot_delay in enumerate(args.boot_delays):
         first = index == 0
         run(

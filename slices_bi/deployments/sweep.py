@@ -32,7 +32,9 @@ from slices_bi.settings import get_settings
 
 logger = logging.getLogger(__name__)
 
-SUBMIT_GRACE = timedelta(seconds=5)
+# The API submits a task right after its answer; the sweep is for those it could not (a
+# burst can take a while to submit: not a reason to submit twice).
+SUBMIT_GRACE = timedelta(seconds=30)
 STALE_AFTER = timedelta(seconds=30)
 
 

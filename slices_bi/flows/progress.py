@@ -22,7 +22,7 @@ from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from slices_bi.catalog import lifecycle
 from slices_bi.flows.steps import Outcome
 
-ARTIFACT_EVERY_SECONDS: Final = 5.0
+ARTIFACT_EVERY_SECONDS: Final = 15.0
 
 
 class Progress:

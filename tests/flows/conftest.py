@@ -9,7 +9,7 @@ import pytest
 from openstack.connection import Connection
 from prefect.tasks import Task
 
-from slices_bi.flows import deprovision, limits, provision_steps
+from slices_bi.flows import deprovision, limits, provision_steps, slot_pool
 from slices_bi.openstack import lookups
 from slices_bi.openstack.connection import close_connections
 from slices_bi.settings import get_settings
@@ -34,6 +34,7 @@ def cloud(
     get_settings.cache_clear()
     close_connections()
     lookups.forget()  # tests change images and networks under the flows
+    slot_pool.give_back()  # and the concurrency limit
     for module in (provision_steps, deprovision):
         for value in vars(module).values():
             if isinstance(value, Task) and value.retries:
