@@ -69,6 +69,7 @@ def serve_deployments(settings: Settings | None = None) -> None:
     """
     from slices_bi.deployments.executor import InProcessRunner
     from slices_bi.deployments.zombies import ensure_zombie_automation
+    from slices_bi.flows import slot_pool
     from slices_bi.flows.limits import ensure_openstack_limit
 
     resolved = settings or get_settings()
@@ -91,3 +92,5 @@ def serve_deployments(settings: Settings | None = None) -> None:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     runner.run()
+    # The process exits now: the slots its threads hold would otherwise stay taken for a lease.
+    slot_pool.give_back(even_in_use=True)

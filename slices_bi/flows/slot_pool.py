@@ -32,8 +32,10 @@ logger = logging.getLogger(__name__)
 
 CHUNK = 4
 LINGER_SECONDS = 2.0
-LEASE_SECONDS = 120.0
-RENEW_EVERY_SECONDS = 30.0
+# A worker killed holding slots loses them within LEASE_SECONDS plus one pass of Prefect's
+# repossessor (15 s): short, so that its successor is not kept waiting for slots of the dead.
+LEASE_SECONDS = 30.0
+RENEW_EVERY_SECONDS = 10.0
 
 
 class SlotPool:
@@ -174,10 +176,11 @@ class SlotPool:
         except Exception:  # the lease ends by itself at worst
             logger.warning("concurrency lease call failed", exc_info=True)
 
-    def give_back(self) -> None:
-        """Give back every slot no step uses now (tests that change the limit)."""
+    def give_back(self, *, even_in_use: bool = False) -> None:
+        """Give back every slot no step uses now (tests that change the limit); with
+        `even_in_use`, every slot held (a process about to exit)."""
         with self._cond:
-            leases = [] if self._in_use else list(self._leases)
+            leases = [] if self._in_use and not even_in_use else list(self._leases)
             for lease_id in leases:
                 del self._leases[lease_id]
         for lease_id in leases:
