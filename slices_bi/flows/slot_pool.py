@@ -7,7 +7,10 @@ server serves one at a time. Here the worker takes slots in small leases (`CHUNK
 time, never more than the limit has), lends them to its creation steps, and gives them back
 once no step has used them for `LINGER_SECONDS`. The cap still holds across workers: every
 slot a thread uses is one the Prefect server has leased to this worker. Leases are renewed
-while held; a worker that dies holding them loses them when they end (`LEASE_SECONDS`).
+while held; a worker that dies holding them loses them when they end (`LEASE_SECONDS`), or
+at once when it starts again: the ids of the leases held are kept in a file
+(`record_leases_in`), and the next life gives back what the last one held, as it hands back
+its runs.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -34,8 +38,8 @@ CHUNK = 4
 LINGER_SECONDS = 2.0
 # A worker killed holding slots loses them within LEASE_SECONDS plus one pass of Prefect's
 # repossessor (15 s): short, so that its successor is not kept waiting for slots of the dead.
-LEASE_SECONDS = 30.0
-RENEW_EVERY_SECONDS = 10.0
+LEASE_SECONDS = 60.0  # the shortest lease the Prefect server grants
+RENEW_EVERY_SECONDS = 20.0
 
 
 class SlotPool:
@@ -49,6 +53,33 @@ class SlotPool:
         self._idle_since = time.monotonic()
         self._client: Any = None
         self._keeper: threading.Thread | None = None
+        self._record: Path | None = None
+
+    def record_leases_in(self, path: Path) -> int:
+        """Give back the leases that the file names (a last life's), then keep the ids of
+        this process's leases in it; returns how many were given back."""
+        given_back = 0
+        for line in path.read_text().split() if path.exists() else []:
+            try:
+                lease_id = UUID(line)
+            except ValueError:
+                continue
+            if self._call(
+                lambda lid=lease_id: self._connected().release_concurrency_slots_with_lease(lid)
+            ):
+                given_back += 1
+        self._record = path
+        self._write_record()
+        return given_back
+
+    def _write_record(self) -> None:
+        if self._record is None:
+            return
+        with self._cond:
+            text = "".join(f"{lease_id}\n" for lease_id in self._leases)
+        partial = self._record.with_name(self._record.name + ".new")
+        partial.write_text(text)
+        partial.replace(self._record)
 
     @contextmanager
     def slots(self, wanted: int) -> Iterator[int]:
@@ -90,6 +121,7 @@ class SlotPool:
                     lent = min(slots, wanted)
                     self._in_use += lent
                     self._cond.notify_all()
+                self._write_record()
                 self._start_keeper()
                 return lent
             # The limit is full (other workers, or our own threads): wait for a slot to free.
@@ -161,6 +193,8 @@ class SlotPool:
                 self._call(
                     lambda lid=lease_id: self._client.release_concurrency_slots_with_lease(lid)
                 )
+            if leases:
+                self._write_record()
             if held and time.monotonic() - renewed >= RENEW_EVERY_SECONDS:
                 for lease_id in held:
                     self._call(
@@ -170,11 +204,19 @@ class SlotPool:
                     )
                 renewed = time.monotonic()
 
-    def _call(self, call: Any) -> None:
+    def _call(self, call: Any) -> bool:
+        from prefect.exceptions import PrefectHTTPStatusError
+
         try:
             until_served(call)
+        except PrefectHTTPStatusError as exc:
+            if exc.response.status_code != 404:  # 404: the lease has ended already
+                logger.warning("concurrency lease call failed", exc_info=True)
+            return False
         except Exception:  # the lease ends by itself at worst
             logger.warning("concurrency lease call failed", exc_info=True)
+            return False
+        return True
 
     def give_back(self, *, even_in_use: bool = False) -> None:
         """Give back every slot no step uses now (tests that change the limit); with
@@ -185,10 +227,13 @@ class SlotPool:
                 del self._leases[lease_id]
         for lease_id in leases:
             self._call(lambda lid=lease_id: self._client.release_concurrency_slots_with_lease(lid))
+        if leases:
+            self._write_record()
 
 
 _pool = SlotPool()
 give_back = _pool.give_back
+record_leases_in = _pool.record_leases_in
 
 
 def openstack_slots(wanted: int = 1) -> Any:

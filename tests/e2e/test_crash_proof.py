@@ -68,8 +68,7 @@ def worker(
         SLICES_BI_RUN_DEAD_AFTER_SECONDS=str(DEAD_AFTER),
     )
     yield process.start()
-    if process.process is not None and process.process.poll() is None:
-        process.stop()
+    process.close()
 
 
 def _submit(task_id: str) -> None:

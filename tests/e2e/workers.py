@@ -16,6 +16,7 @@ from prefect.client.orchestration import get_client
 from prefect.exceptions import ObjectNotFound
 
 from slices_bi.deployments.names import DEPLOYMENT_OF_KIND
+from slices_bi.flows.slot_pool import SlotPool
 
 
 def wait_until(
@@ -99,6 +100,17 @@ class WorkerProcess:
                 raise AssertionError("the worker did not stop on SIGTERM") from None
         self._close()
         return time.monotonic() - started
+
+    def close(self) -> None:
+        """Stop a running worker; for one killed and not started again, give back the
+        concurrency slots its last life held, as its next life would (the tests' Prefect
+        server is ephemeral: it runs no repossessor to end their leases)."""
+        if self.process is not None and self.process.poll() is None:
+            self.stop()
+            return
+        name = self.env["SLICES_BI_WORKER_NAME"]
+        leases = Path(self.env["SLICES_BI_DATA_DIR"]) / f"{name}.slot-leases"
+        SlotPool().record_leases_in(leases)
 
     def _close(self) -> None:
         if self._log is not None:

@@ -47,3 +47,21 @@ def test_threads_share_the_slots_within_the_limit(openstack_limit: str) -> None:
         wait_until(lambda: _active() == 0, 30, "the slots given back")
     finally:
         ensure_openstack_limit(4)
+
+
+
+def test_a_new_life_gives_back_the_slots_its_last_life_held(
+    openstack_limit: str, tmp_path
+) -> None:
+    """A worker killed while holding slots: its next life gives them back at start, instead
+    of leaving them taken until their lease ends."""
+    record = tmp_path / "worker.slot-leases"
+    last_life = slot_pool.SlotPool()
+    assert last_life.record_leases_in(record) == 0
+    last_life.slots(2).__enter__()  # taken, and never given back: the process "dies" here
+    assert _active() >= 2
+    assert record.read_text().strip()
+
+    assert slot_pool.SlotPool().record_leases_in(record) >= 1
+    assert _active() == 0
+    assert record.read_text() == ""
