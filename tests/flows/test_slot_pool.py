@@ -49,10 +49,7 @@ def test_threads_share_the_slots_within_the_limit(openstack_limit: str) -> None:
         ensure_openstack_limit(4)
 
 
-
-def test_a_new_life_gives_back_the_slots_its_last_life_held(
-    openstack_limit: str, tmp_path
-) -> None:
+def test_a_new_life_gives_back_the_slots_its_last_life_held(openstack_limit: str, tmp_path) -> None:
     """A worker killed while holding slots: its next life gives them back at start, instead
     of leaving them taken until their lease ends."""
     record = tmp_path / "worker.slot-leases"
