@@ -61,6 +61,13 @@ def _worker(_: argparse.Namespace) -> int:
     os._exit(0)
 
 
+def _prefect_server(args: argparse.Namespace) -> int:
+    from slices_bi.prefect_server import serve
+
+    serve(args.host, args.port)
+    return 0
+
+
 def _token(args: argparse.Namespace) -> int:
     from slices_bi.auth import mint_experiment_token, mint_user_token
 
@@ -264,6 +271,19 @@ def build_parser() -> argparse.ArgumentParser:
         "most SLICES_BI_WORKER_LIMIT at once. SIGTERM or Ctrl-C hands the runs in flight back "
         "to Prefect (a worker resumes them) and exits.",
     ).set_defaults(func=_worker)
+
+    prefect_server = _command(
+        commands,
+        "prefect-server",
+        "Run the Prefect server and UI (what up runs)",
+        "Prefect's own server and UI; on a SQLite database (the default) every transaction that "
+        "may write begins IMMEDIATE, so that a burst of writes waits its turn instead of getting "
+        "503 'database is locked'. Its database and other settings are Prefect's "
+        "(PREFECT_SERVER_DATABASE_CONNECTION_URL, ...).",
+    )
+    prefect_server.add_argument("--host", default="127.0.0.1", help="default: %(default)s")
+    prefect_server.add_argument("--port", type=int, default=4200, help="default: %(default)s")
+    prefect_server.set_defaults(func=_prefect_server)
 
     token = _command(
         commands,

@@ -1,13 +1,14 @@
 """Prefect API writes of one machine's slices-bi processes, one at a time.
 
-A SQLite-backed Prefect server (the one `slices-bi up` runs) takes one writer at a time, and
-answers a write that loses the race (most often a flow-run creation, which reads before it
-writes) with 503 "database is locked"; its client then waits 2, 4, 8 s before trying again.
-A burst of fifty requests is fifty creations racing fifty runs' state changes. So the API
-(run creations) and the worker (claims, state changes of its runs, concurrency slots) send
-their writes one at a time, across processes: a lock file named by the setting
-`prefect_write_lock` (`up` sets it). Reads are never held back. A PostgreSQL-backed Prefect
-server takes concurrent writes: leave the setting unset there.
+A stock SQLite-backed Prefect server (`prefect server start`; not the one `up` runs, see
+`slices_bi.prefect_server`) takes one writer at a time, and answers a write that loses the
+race (most often a flow-run creation, which reads before it writes) with 503 "database is
+locked"; its client then waits 2, 4, 8 s before trying again. A burst of fifty requests is
+fifty creations racing fifty runs' state changes. So the API (run creations) and the worker
+(claims, state changes of its runs, concurrency slots) send their writes one at a time,
+across processes: a lock file named by the setting `prefect_write_lock`. Reads are never
+held back. A PostgreSQL-backed Prefect server takes concurrent writes: leave the setting
+unset there.
 """
 
 from __future__ import annotations

@@ -65,8 +65,12 @@ class Settings(BaseSettings):
     # The worker runs flow runs in threads of its own process, at most this many at once.
     worker_limit: int = Field(100, ge=1, le=1000)
     worker_poll_seconds: float = Field(0.5, gt=0, le=60)
+    # Flow-run creations an API process sends to Prefect at once.
+    prefect_create_concurrency: int = Field(4, ge=1, le=32)
     # A lock file through which this machine's processes send Prefect API writes one at a
-    # time (a SQLite-backed Prefect server; `up` sets it). Unset with PostgreSQL.
+    # time: for a stock SQLite-backed Prefect server (`prefect server start`), which answers
+    # concurrent writes with 503. Unset under `up` (its server waits writes out) and with
+    # PostgreSQL.
     prefect_write_lock: Path | None = None
     # Names this worker in the runs it claims, so a restarted worker hands back what it had.
     worker_name: str = Field(default_factory=socket.gethostname, min_length=1, max_length=100)

@@ -95,8 +95,6 @@ def _run(settings: Settings) -> int:
     env.setdefault("PREFECT_HOME", str(data / "prefect"))
     env["PREFECT_API_URL"] = settings.prefect_api_url
     env["SLICES_BI_DATA_DIR"] = str(data)
-    if "PREFECT_SERVER_DATABASE_CONNECTION_URL" not in env:  # SQLite: one writer at a time
-        env.setdefault("SLICES_BI_PREFECT_WRITE_LOCK", str(data / "prefect-writes.lock"))
     shared = {"PREFECT_API_URL": settings.prefect_api_url, "SLICES_BI_DATA_DIR": str(data)}
     if not _issuer_configured(settings):
         if real_cloud and not settings.dev_issuer:
@@ -125,8 +123,8 @@ def _run(settings: Settings) -> int:
             args = ["--port", port, "--clouds-yaml", str(clouds), "--boot-delay", boot]
             stack.start("devcloud", [*cli, "devcloud", *args, "--state-file", state])
             stack.wait_http("devcloud", f"http://127.0.0.1:{port}/devcloud", 60)
-        prefect_args = ["server", "start", "--host", prefect_host, "--port", str(prefect_port)]
-        stack.start("prefect-server", [str(Path(sys.executable).parent / "prefect"), *prefect_args])
+        prefect_args = ["prefect-server", "--host", prefect_host, "--port", str(prefect_port)]
+        stack.start("prefect-server", [*cli, *prefect_args])
         stack.wait_http("prefect-server", f"{settings.prefect_api_url}/health", 180)
         if write_env_file(Path(".env"), shared):
             print(f"  .env           {Path('.env').resolve()} (for other shells)")

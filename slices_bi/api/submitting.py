@@ -1,12 +1,12 @@
 """Starting the run of an accepted task after the answer has gone out.
 
 The Prefect call happens in a background task after the response, so a slow or absent
-Prefect never delays the answer. Submissions of one API process go one at a time (a
-SQLite-backed Prefect server answers concurrent writes with 503), and they wait for their
-turn without holding a worker thread: a burst of requests never starves the threads that
-serve reads. A burst of identical requests (the same `request_id`, or DELETEs that share a
-task) queues one submission of that task: later ones are no-ops while it is in flight; once
-it ends, a repeat request may try again (the sweep retries too).
+Prefect never delays the answer. An API process sends at most `prefect_create_concurrency`
+creations at once, and the others wait for their turn without holding a worker thread: a
+burst of requests never starves the threads that serve reads. A burst of identical requests
+(the same `request_id`, or DELETEs that share a task) queues one submission of that task:
+later ones are no-ops while it is in flight; once it ends, a repeat request may try again
+(the sweep retries too).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from fastapi import BackgroundTasks, Request
 
 from slices_bi.catalog.models import Task
 from slices_bi.catalog.submission import Launcher, submit_task
+from slices_bi.settings import get_settings
 
 _in_flight: set[str] = set()
 _lock = threading.Lock()
@@ -41,7 +42,7 @@ def submit_after_response(
 async def _submit(state: object, task_id: str, launcher: Launcher) -> None:
     limiter = getattr(state, "submission_limiter", None)
     if limiter is None:
-        limiter = anyio.CapacityLimiter(1)
+        limiter = anyio.CapacityLimiter(get_settings().prefect_create_concurrency)
         state.submission_limiter = limiter  # type: ignore[attr-defined]
     try:
         await anyio.to_thread.run_sync(submit_task, task_id, launcher, limiter=limiter)

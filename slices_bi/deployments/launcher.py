@@ -30,8 +30,7 @@ class PrefectLauncher:
     """Creates runs with `create_flow_run_from_deployment`, deployment ids cached, over one
     client kept open for the life of the process.
 
-    Creation calls are serialized: a SQLite-backed Prefect server answers concurrent writes
-    with 503 "database is locked" (reference/prefect.md §1.2).
+    Safe to call from several threads (the API bounds how many at once).
     """
 
     def __init__(self) -> None:
@@ -59,8 +58,7 @@ class PrefectLauncher:
 
     def submit(self, task: Task, name: str | None = None) -> str | None:
         try:
-            with self._lock:
-                run = self._create(task, name)
+            run = self._create(task, name)
         except Exception as exc:  # any failure leaves the task pending for the sweep
             logger.warning("flow run not created task_id=%s error=%s", task.id, exc)
             with self._lock:
@@ -79,11 +77,12 @@ class PrefectLauncher:
         from prefect.exceptions import PrefectHTTPStatusError
         from prefect.settings import PREFECT_CLIENT_MAX_RETRIES, temporary_settings
 
-        client = self._connected()
-        deployment_id = self._deployment_ids.get(task.kind)
-        if deployment_id is None:
-            deployment = client.read_deployment_by_name(DEPLOYMENT_OF_KIND[task.kind])
-            deployment_id = self._deployment_ids[task.kind] = deployment.id
+        with self._lock:
+            client = self._connected()
+            deployment_id = self._deployment_ids.get(task.kind)
+            if deployment_id is None:
+                deployment = client.read_deployment_by_name(DEPLOYMENT_OF_KIND[task.kind])
+                deployment_id = self._deployment_ids[task.kind] = deployment.id
         delay = CREATE_RETRY_FIRST_SECONDS
         for attempt in range(CREATE_TRIES):
             try:
