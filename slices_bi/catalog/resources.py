@@ -10,11 +10,14 @@ from datetime import datetime
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from slices_bi.catalog import repository, rules
+from slices_bi.catalog import repository, rules, timeline
 from slices_bi.catalog.cloudinit import UserDataError, build_payload
 from slices_bi.catalog.errors import Conflict, Invalid, NotFound
+from slices_bi.catalog.event_models import EventKind
 from slices_bi.catalog.models import (
+    DiskImage,
     Experiment,
+    Flavor,
     Resource,
     ResourceStatus,
     ResourceUserData,
@@ -49,7 +52,7 @@ def request_resources(
 ) -> Task:
     """The provision task of `body`: new and committed, or the first one of its request_id."""
     request_id = str(body.request_id)
-    digest = _request_hash(body)
+    digest = request_hash(body)
     for attempt in range(2):
         existing = repository.find_task_by_request(
             session, experiment_id=requester.experiment_id, request_id=request_id
@@ -106,6 +109,17 @@ def _insert_request(
     )
     session.add(task)
     session.add_all(resources)
+    for resource in resources:
+        timeline.record(
+            session,
+            resource.id,
+            EventKind.REQUESTED,
+            f"requested until {resource.expires_at.isoformat()}",
+            actor=requester.user_id,
+            task_id=task_id,
+            at=now,
+            expires_at=resource.expires_at,
+        )
     session.flush()
     session.add_all(payloads)
     session.commit()
@@ -114,8 +128,9 @@ def _insert_request(
 
 def extend_resource(
     session: Session, *, resource_id: str, requester: Requester, expires_at: datetime
-) -> Resource:
-    """Move the expiry of a live resource later (never earlier), within the same limits."""
+) -> tuple[Resource, rules.ExpiryGrant]:
+    """Move the expiry of a live resource later (never earlier); a request past the
+    experiment's expiry or the site maximum is granted up to that limit (the grant says)."""
     resource = get_resource_of(
         session, resource_id=resource_id, experiment_id=requester.experiment_id
     )
@@ -132,13 +147,36 @@ def extend_resource(
             code="invalid_expires_at",
         )
     now = utcnow()
-    rules.check_expiry(expires_at, requester.experiment_expires_at, now)
+    grant = rules.grant_expiry(expires_at, requester.experiment_expires_at, now)
+    if grant.granted <= resource.expires_at:
+        raise Invalid(
+            f"expires_at: the resource cannot be extended past {resource.expires_at.isoformat()}"
+            f": {grant.reason}",
+            code="invalid_expires_at",
+        )
     _upsert_experiment(session, requester, now)
-    resource.expires_at = expires_at
+    previous = resource.expires_at
+    resource.expires_at = grant.granted
     resource.updated_at = now
     session.add(resource)
+    how = f"clamped ({grant.reason})" if grant.clamped else "as asked"
+    timeline.record(
+        session,
+        resource_id,
+        EventKind.EXTENDED,
+        f"extended from {previous.isoformat()} to {grant.granted.isoformat()}, {how}",
+        actor=requester.user_id or requester.experiment_id,
+        at=now,
+        **{
+            "from": previous.isoformat(),
+            "to": grant.granted.isoformat(),
+            "requested": expires_at.isoformat(),
+            "limited_by": grant.limited_by,
+            "reason": grant.reason,
+        },
+    )
     session.commit()
-    return resource
+    return resource, grant
 
 
 def get_resource_of(session: Session, *, resource_id: str, experiment_id: str | None) -> Resource:
@@ -174,18 +212,8 @@ def _build_resources(
     payloads: list[ResourceUserData] = []
     for index, spec in enumerate(body.resources):
         field = f"resources[{index}]"
-        image = repository.get_disk_image(session, spec.disk_image_id)
-        if image is None or image.hidden or image.missing_from_cloud:
-            raise Invalid(
-                f"{field}.disk_image_id: no disk image {spec.disk_image_id} in this site's catalog",
-                code="unknown_disk_image",
-            )
-        flavor = repository.get_flavor(session, spec.flavor_id)
-        if flavor is None or flavor.hidden or flavor.missing_from_cloud:
-            raise Invalid(
-                f"{field}.flavor_id: no flavor {spec.flavor_id} in this site's catalog",
-                code="unknown_flavor",
-            )
+        image = image_of(session, spec.disk_image_id, field)
+        flavor = flavor_of(session, spec.flavor_id, field)
         rules.check_fit(image, flavor, field)
         name = spec.friendly_name.lower()
         if name in requested:
@@ -230,7 +258,29 @@ def _build_resources(
     return resources, payloads
 
 
-def _request_hash(body: ResourcesRequest) -> str:
+def image_of(session: Session, image_id: str, field: str) -> DiskImage:
+    """The offered catalog image `image_id`; else Invalid `unknown_disk_image`."""
+    image = repository.get_disk_image(session, image_id)
+    if image is None or image.hidden or image.missing_from_cloud:
+        raise Invalid(
+            f"{field}.disk_image_id: no disk image {image_id} in this site's catalog",
+            code="unknown_disk_image",
+        )
+    return image
+
+
+def flavor_of(session: Session, flavor_id: str, field: str) -> Flavor:
+    """The offered catalog flavor `flavor_id`; else Invalid `unknown_flavor`."""
+    flavor = repository.get_flavor(session, flavor_id)
+    if flavor is None or flavor.hidden or flavor.missing_from_cloud:
+        raise Invalid(
+            f"{field}.flavor_id: no flavor {flavor_id} in this site's catalog",
+            code="unknown_flavor",
+        )
+    return flavor
+
+
+def request_hash(body: ResourcesRequest) -> str:
     # Tokens are left out: a retry with a freshly minted token is the same request.
     content = body.model_dump(mode="json", exclude={"tokens"})
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()

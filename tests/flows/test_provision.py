@@ -100,7 +100,13 @@ def test_happy_path(cloud: Any, conn: Connection) -> None:
         assert flow_run.state is not None
         assert flow_run.state.is_completed()
         # One task run per step, whatever the number of VMs (recorded by the server soon).
-        steps = {"lookup-catalog", "resolve-network", "create-servers", "wait-for-active"}
+        steps = {
+            "lookup-catalog",
+            "resolve-network",
+            "pre-flight",
+            "create-servers",
+            "wait-for-active",
+        }
         steps.add("record-addresses")
         deadline = time.monotonic() + 30
         while True:
