@@ -1,0 +1,97 @@
+"""Expiry warnings: once per threshold, to a webhook served by the test, again after an
+extension; a webhook that fails is recorded, never a secret in the payload."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from slices_bi.catalog import resources, timeline
+from slices_bi.catalog.db import session_scope
+from slices_bi.catalog.event_models import EventKind
+from slices_bi.flows.expiry_warnings import send_warnings
+from slices_bi.settings import get_settings
+from tests.flows.helpers import SECRET, make_provision_task, resource_row
+
+
+@pytest.fixture
+def hooked(db: str, prefect_api_url: str, webhook: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.setenv("SLICES_BI_EXPIRY_WEBHOOK_URL", webhook.url)
+    get_settings.cache_clear()
+    yield webhook
+    get_settings.cache_clear()
+
+
+def _send(at: Any) -> int:
+    return send_warnings(get_settings(), now=at).sent
+
+
+def test_each_warning_once_per_threshold_and_again_after_an_extension(hooked: Any) -> None:
+    made = make_provision_task()
+    expires = resource_row(made.resource_id).expires_at
+    assert _send(expires - timedelta(hours=25)) == 0
+    assert _send(expires - timedelta(hours=23)) == 1
+    [body] = hooked.take()
+    assert body == {
+        "event": "expiry_warning",
+        "site_id": get_settings().site_id,
+        "resource_id": made.resource_id,
+        "friendly_name": "vm-0",
+        "experiment_id": made.experiment_id,
+        "expires_at": expires.isoformat(),
+        "threshold_hours": 24,
+        "seconds_left": 23 * 3600,
+        "events_url": f"http://127.0.0.1:8000/apis/bi.slices.eu/v1alpha2/resources/"
+        f"{made.resource_id}/events",
+    }
+    assert SECRET not in str(body)
+    assert _send(expires - timedelta(hours=2)) == 0
+    assert _send(expires - timedelta(minutes=30)) == 1
+    assert [b["threshold_hours"] for b in hooked.take()] == [1]
+    assert _send(expires - timedelta(minutes=10)) == 0
+    assert hooked.take() == []
+
+    later = expires + timedelta(days=2)
+    requester = resources.Requester(made.experiment_id, None, None, "user_test_x")
+    with session_scope() as session:
+        resources.extend_resource(
+            session, resource_id=made.resource_id, requester=requester, expires_at=later
+        )
+    assert _send(later - timedelta(hours=23)) == 1
+    [again] = hooked.take()
+    assert (again["threshold_hours"], again["expires_at"]) == (24, later.isoformat())
+    with session_scope() as session:
+        events = timeline.events_of(session, made.resource_id)
+    warned = [e for e in events if e.kind == EventKind.EXPIRY_WARNING]
+    assert [(e.data["threshold_hours"], e.data["webhook"]) for e in warned] == [
+        (24, "delivered"),
+        (1, "delivered"),
+        (24, "delivered"),
+    ]
+
+
+def test_a_late_start_sends_only_the_tightest_warning(hooked: Any) -> None:
+    made = make_provision_task()
+    expires = resource_row(made.resource_id).expires_at
+    assert _send(expires - timedelta(minutes=20)) == 1
+    assert [b["threshold_hours"] for b in hooked.take()] == [1]
+    assert _send(expires - timedelta(minutes=19)) == 0
+
+
+def test_a_failing_webhook_is_recorded_and_not_retried(
+    db: str, prefect_api_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SLICES_BI_EXPIRY_WEBHOOK_URL", "http://127.0.0.1:9/nothing-listens")
+    get_settings.cache_clear()
+    made = make_provision_task()
+    expires = resource_row(made.resource_id).expires_at
+    summary = send_warnings(get_settings(), now=expires - timedelta(hours=1))
+    assert (summary.sent, summary.webhook_failures) == (1, 1)
+    assert _send(expires - timedelta(minutes=59)) == 0
+    with session_scope() as session:
+        [event] = timeline.events_of(session, made.resource_id)
+    assert event.kind == EventKind.EXPIRY_WARNING
+    assert event.data["webhook"].startswith("failed: ")
+    get_settings.cache_clear()
