@@ -3,15 +3,18 @@ extension; a webhook that fails is recorded, never a secret in the payload."""
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from prefect.client.orchestration import get_client
+from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFilter
 
 from slices_bi.catalog import resources, timeline
 from slices_bi.catalog.db import session_scope
 from slices_bi.catalog.event_models import EventKind
-from slices_bi.flows.expiry_warnings import send_warnings
+from slices_bi.flows.expiry_warnings import EVENT, send_warnings
 from slices_bi.settings import get_settings
 from tests.flows.helpers import SECRET, make_provision_task, resource_row
 
@@ -72,12 +75,25 @@ def test_each_warning_once_per_threshold_and_again_after_an_extension(hooked: An
     ]
 
 
-def test_a_late_start_sends_only_the_tightest_warning(hooked: Any) -> None:
+def test_a_late_start_sends_only_the_tightest_warning_and_a_prefect_event(hooked: Any) -> None:
     made = make_provision_task()
     expires = resource_row(made.resource_id).expires_at
     assert _send(expires - timedelta(minutes=20)) == 1
     assert [b["threshold_hours"] for b in hooked.take()] == [1]
     assert _send(expires - timedelta(minutes=19)) == 0
+    wanted = EventFilter(
+        event=EventNameFilter(name=[EVENT]),
+        resource=EventResourceFilter(id=[f"slices-bi.resource.{made.resource_id}"]),
+    )
+    deadline = time.monotonic() + 60
+    with get_client(sync_client=True) as client:
+        while not (events := client.read_events(filter=wanted, limit=10).events):
+            assert time.monotonic() < deadline, "the Prefect event never arrived"
+            time.sleep(0.5)
+    [event] = events
+    assert event.payload["experiment_id"] == made.experiment_id
+    assert event.payload["threshold_hours"] == 1
+    assert SECRET not in event.model_dump_json()
 
 
 def test_a_failing_webhook_is_recorded_and_not_retried(
