@@ -121,3 +121,60 @@ def record_sent(warning: DueWarning, webhook: str) -> None:
             expires_at=warning.expires_at,
             webhook=webhook or None,
         )
+
+
+# Webhook tries per warning (one per expiry-cleanup pass) before it is given up.
+WEBHOOK_TRIES = 5
+
+
+def failed_deliveries(now: datetime, limit: int = 100) -> list[tuple[DueWarning, int]]:
+    """Warnings whose webhook POST failed, with the tries made so far, to try again: those
+    of live resources whose expiry is still ahead and unchanged, fewer than
+    `WEBHOOK_TRIES` tries."""
+    query = (
+        select(ExpiryWarning, Resource)
+        .join(Resource, col(Resource.id) == col(ExpiryWarning.resource_id))
+        .where(
+            col(ExpiryWarning.webhook).startswith("failed"),
+            col(Resource.status).in_(WARNED_STATUSES),
+            Resource.expires_at == ExpiryWarning.expires_at,
+            Resource.expires_at > now,
+        )
+        .limit(limit)
+    )
+    out = []
+    with session_scope() as session:
+        for sent, row in session.exec(query).all():
+            tries = tries_of(sent.webhook)
+            if tries >= WEBHOOK_TRIES:
+                continue
+            warning = DueWarning(
+                resource_id=row.id,
+                friendly_name=row.friendly_name,
+                experiment_id=row.experiment_id,
+                expires_at=row.expires_at,
+                threshold_seconds=sent.threshold_seconds,
+                wider_thresholds=(),
+            )
+            out.append((warning, tries))
+    return out
+
+
+def tries_of(webhook: str) -> int:
+    """The tries a "failed (N tries): why" status records (1 for a bare "failed: why")."""
+    if not webhook.startswith("failed"):
+        return 0
+    head = webhook.split(":", 1)[0]
+    digits = "".join(ch for ch in head if ch.isdigit())
+    return int(digits) if digits else 1
+
+
+def record_retry(warning: DueWarning, webhook: str) -> None:
+    """Store the outcome of a webhook retry (the timeline keeps the first try's event)."""
+    with session_scope() as session:
+        row = session.get(
+            ExpiryWarning,
+            (warning.resource_id, warning.threshold_seconds, warning.expires_at),
+        )
+        if row is not None:
+            row.webhook = webhook[:255]

@@ -3,7 +3,8 @@ event (`slices-bi.resource.expiry-warning`, so an operator can hang any automati
 notification on it) and, when `expiry_webhook_url` is set, an HTTP POST of the same facts.
 
 Each warning goes out at most once (`slices_bi.catalog.warnings` claims it first); a
-webhook that fails is not tried again (its failure is on the timeline and in the report).
+webhook POST that fails is tried again at the next passes (`WEBHOOK_TRIES` in all, while
+the expiry is ahead and unchanged); the Prefect event is not sent again.
 The payload holds ids, names and times only: never a token or user data.
 """
 
@@ -29,6 +30,7 @@ _module_logger = logging.getLogger(__name__)
 class WarningSummary:
     sent: int = 0
     webhook_failures: int = 0
+    retried: int = 0
 
 
 def payload_of(warning: warnings.DueWarning, settings: Settings, now: datetime) -> dict[str, Any]:
@@ -64,6 +66,8 @@ def send_warnings(
     at = now or utcnow()
     thresholds = [int(h * 3600) for h in settings.expiry_warning_hours if h > 0]
     summary = WarningSummary()
+    if settings.expiry_webhook_url:
+        _retry(settings, settings.expiry_webhook_url, at, summary, logger)
     for warning in warnings.due_warnings(at, thresholds):
         if not warnings.claim(warning):
             continue
@@ -92,3 +96,24 @@ def send_warnings(
             status or "none",
         )
     return summary
+
+
+def _retry(
+    settings: Settings, url: str, now: datetime, summary: WarningSummary, logger: Any
+) -> None:
+    """POST again the warnings whose webhook failed on an earlier pass."""
+    for warning, tries in warnings.failed_deliveries(now):
+        status = _post(
+            url, payload_of(warning, settings, now), settings.expiry_webhook_timeout_seconds
+        )
+        if status != "delivered":
+            summary.webhook_failures += 1
+            status = f"failed ({tries + 1} tries): {status.removeprefix('failed: ')}"
+        warnings.record_retry(warning, status)
+        summary.retried += 1
+        logger.info(
+            "expiry warning webhook retried resource_id=%s try=%d: %s",
+            warning.resource_id,
+            tries + 1,
+            status,
+        )

@@ -14,6 +14,7 @@ from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFi
 from slices_bi.catalog import resources, timeline
 from slices_bi.catalog.db import session_scope
 from slices_bi.catalog.event_models import EventKind
+from slices_bi.catalog.warnings import WEBHOOK_TRIES
 from slices_bi.flows.expiry_warnings import EVENT, send_warnings
 from slices_bi.settings import get_settings
 from tests.flows.helpers import SECRET, make_provision_task, resource_row
@@ -96,8 +97,8 @@ def test_a_late_start_sends_only_the_tightest_warning_and_a_prefect_event(hooked
     assert SECRET not in event.model_dump_json()
 
 
-def test_a_failing_webhook_is_recorded_and_not_retried(
-    db: str, prefect_api_url: str, monkeypatch: pytest.MonkeyPatch
+def test_a_failing_webhook_is_recorded_and_tried_again_at_the_next_passes(
+    db: str, prefect_api_url: str, webhook: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SLICES_BI_EXPIRY_WEBHOOK_URL", "http://127.0.0.1:9/nothing-listens")
     get_settings.cache_clear()
@@ -105,9 +106,35 @@ def test_a_failing_webhook_is_recorded_and_not_retried(
     expires = resource_row(made.resource_id).expires_at
     summary = send_warnings(get_settings(), now=expires - timedelta(hours=1))
     assert (summary.sent, summary.webhook_failures) == (1, 1)
-    assert _send(expires - timedelta(minutes=59)) == 0
     with session_scope() as session:
         [event] = timeline.events_of(session, made.resource_id)
     assert event.kind == EventKind.EXPIRY_WARNING
     assert event.data["webhook"].startswith("failed: ")
+    summary = send_warnings(get_settings(), now=expires - timedelta(minutes=59))
+    assert (summary.sent, summary.retried, summary.webhook_failures) == (0, 1, 1)
+
+    monkeypatch.setenv("SLICES_BI_EXPIRY_WEBHOOK_URL", webhook.url)  # the receiver is back
+    get_settings.cache_clear()
+    summary = send_warnings(get_settings(), now=expires - timedelta(minutes=58))
+    assert (summary.sent, summary.retried, summary.webhook_failures) == (0, 1, 0)
+    [body] = webhook.take()
+    assert (body["resource_id"], body["threshold_hours"]) == (made.resource_id, 1)
+    summary = send_warnings(get_settings(), now=expires - timedelta(minutes=57))
+    assert (summary.sent, summary.retried) == (0, 0)
+    assert webhook.take() == []
+    get_settings.cache_clear()
+
+
+def test_a_webhook_is_given_up_after_its_tries(
+    db: str, prefect_api_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SLICES_BI_EXPIRY_WEBHOOK_URL", "http://127.0.0.1:9/nothing-listens")
+    get_settings.cache_clear()
+    made = make_provision_task()
+    expires = resource_row(made.resource_id).expires_at
+    tries = [
+        send_warnings(get_settings(), now=expires - timedelta(minutes=50 - n)).webhook_failures
+        for n in range(WEBHOOK_TRIES + 2)
+    ]
+    assert tries == [1] * WEBHOOK_TRIES + [0, 0]
     get_settings.cache_clear()
