@@ -1,4 +1,4 @@
-"""Resource requests and extensions: every rule is checked before anything is written."""
+"""Resource requests: every rule is checked before anything is written."""
 
 from __future__ import annotations
 
@@ -29,8 +29,6 @@ from slices_bi.catalog.schemas import ResourcesRequest
 from slices_bi.catalog.types import utcnow
 from slices_bi.ids import new_id
 from slices_bi.settings import get_settings
-
-EXTENDABLE = (ResourceStatus.PENDING, ResourceStatus.PROVISIONING, ResourceStatus.ACTIVE)
 
 
 @dataclass(frozen=True)
@@ -93,7 +91,7 @@ def _insert_request(
     keys = rules.checked_keys(body.ssh_authorized_keys)
     task_id = new_id("task", get_settings().site_id)
     resources, payloads = _build_resources(session, body, requester, keys, networks, task_id, now)
-    _upsert_experiment(session, requester, now)
+    upsert_experiment(session, requester, now)
     task = Task(
         id=task_id,
         kind=TaskKind.PROVISION,
@@ -124,59 +122,6 @@ def _insert_request(
     session.add_all(payloads)
     session.commit()
     return task
-
-
-def extend_resource(
-    session: Session, *, resource_id: str, requester: Requester, expires_at: datetime
-) -> tuple[Resource, rules.ExpiryGrant]:
-    """Move the expiry of a live resource later (never earlier); a request past the
-    experiment's expiry or the site maximum is granted up to that limit (the grant says)."""
-    resource = get_resource_of(
-        session, resource_id=resource_id, experiment_id=requester.experiment_id
-    )
-    if resource.status not in EXTENDABLE:
-        raise Conflict(
-            f"resource {resource_id} is {resource.status.value}; only pending, provisioning "
-            "or active resources can be extended",
-            code="resource_not_extendable",
-        )
-    if expires_at <= resource.expires_at:
-        raise Invalid(
-            f"expires_at: {expires_at.isoformat()} is not later than the current expiry "
-            f"{resource.expires_at.isoformat()}; a resource can only be extended",
-            code="invalid_expires_at",
-        )
-    now = utcnow()
-    grant = rules.grant_expiry(expires_at, requester.experiment_expires_at, now)
-    if grant.granted <= resource.expires_at:
-        raise Invalid(
-            f"expires_at: the resource cannot be extended past {resource.expires_at.isoformat()}"
-            f": {grant.reason}",
-            code="invalid_expires_at",
-        )
-    _upsert_experiment(session, requester, now)
-    previous = resource.expires_at
-    resource.expires_at = grant.granted
-    resource.updated_at = now
-    session.add(resource)
-    how = f"clamped ({grant.reason})" if grant.clamped else "as asked"
-    timeline.record(
-        session,
-        resource_id,
-        EventKind.EXTENDED,
-        f"extended from {previous.isoformat()} to {grant.granted.isoformat()}, {how}",
-        actor=requester.user_id or requester.experiment_id,
-        at=now,
-        **{
-            "from": previous.isoformat(),
-            "to": grant.granted.isoformat(),
-            "requested": expires_at.isoformat(),
-            "limited_by": grant.limited_by,
-            "reason": grant.reason,
-        },
-    )
-    session.commit()
-    return resource, grant
 
 
 def get_resource_of(session: Session, *, resource_id: str, experiment_id: str | None) -> Resource:
@@ -295,7 +240,7 @@ def _replay(task: Task, digest: str) -> Task:
     return task
 
 
-def _upsert_experiment(session: Session, requester: Requester, now: datetime) -> None:
+def upsert_experiment(session: Session, requester: Requester, now: datetime) -> None:
     experiment = repository.get_experiment(session, requester.experiment_id)
     if experiment is None:
         experiment = Experiment(id=requester.experiment_id)

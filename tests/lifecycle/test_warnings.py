@@ -11,7 +11,7 @@ import pytest
 from prefect.client.orchestration import get_client
 from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFilter
 
-from slices_bi.catalog import resources, timeline
+from slices_bi.catalog import extension, resources, timeline
 from slices_bi.catalog.db import session_scope
 from slices_bi.catalog.event_models import EventKind
 from slices_bi.catalog.warnings import WEBHOOK_TRIES
@@ -60,7 +60,7 @@ def test_each_warning_once_per_threshold_and_again_after_an_extension(hooked: An
     later = expires + timedelta(days=2)
     requester = resources.Requester(made.experiment_id, None, None, "user_test_x")
     with session_scope() as session:
-        resources.extend_resource(
+        extension.extend_resource(
             session, resource_id=made.resource_id, requester=requester, expires_at=later
         )
     assert _send(later - timedelta(hours=23)) == 1

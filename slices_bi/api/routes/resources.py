@@ -18,7 +18,7 @@ from slices_bi.api.deps import (
 from slices_bi.api.errors import BODY_ERRORS, COMMON_ERRORS, documented
 from slices_bi.api.submitting import submit_after_response
 from slices_bi.auth import ExperimentIdentity, Identity, TokenError, TokenVerifier
-from slices_bi.catalog import deletion, reboot, repository, resources, timeline
+from slices_bi.catalog import deletion, extension, reboot, repository, resources, timeline
 from slices_bi.catalog import dry_run as dry_runs
 from slices_bi.catalog.answers import DryRunPublic, ResourceExtendedPublic
 from slices_bi.catalog.dry_run import grant_public
@@ -163,7 +163,7 @@ def extend_resource(
     """Move `expires_at` later; never earlier, never past the experiment or the site maximum:
     a later ask is granted up to that limit, and `extension` says what was granted and why."""
     requester = _requester(experiment, None)
-    resource, grant = resources.extend_resource(
+    resource, grant = extension.extend_resource(
         session, resource_id=resource_id, requester=requester, expires_at=body.expires_at
     )
     return ResourceExtendedPublic.model_validate(
