@@ -36,10 +36,13 @@ def _api(args: argparse.Namespace) -> int:
     from slices_bi.api.serve import uvicorn_config
     from slices_bi.catalog.migrate import upgrade
     from slices_bi.openstack.network_index import NetworkIndex
+    from slices_bi.openstack.preflight import CloudPreflight
 
     settings = get_settings()
     upgrade()
-    app = create_app(networks=NetworkIndex(settings), sweep=True)
+    app = create_app(
+        networks=NetworkIndex(settings), preflight=CloudPreflight(settings), sweep=True
+    )
     host, port = args.host or settings.api_host, args.port or settings.api_port
     uvicorn.Server(uvicorn_config(app, host=host, port=port)).run()
     return 0

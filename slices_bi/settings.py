@@ -82,6 +82,11 @@ class Settings(BaseSettings):
     catalog_sync_interval_seconds: int = 900
     expiry_cleanup_interval_seconds: int = 60
     expiry_cleanup_max_deletions: int = 20
+    # Expiry warnings (sent by expiry-cleanup): hours before a resource's expiry, a Prefect
+    # event each, and a POST to the webhook when one is set (no secrets in it).
+    expiry_warning_hours: list[float] = Field(default_factory=lambda: [24.0, 1.0])
+    expiry_webhook_url: str | None = None
+    expiry_webhook_timeout_seconds: float = Field(5.0, gt=0, le=60)
     leak_grace_seconds: int = 600
     catalog_sync_image_name_pattern: str | None = None
     catalog_sync_image_tag: str | None = None
@@ -95,7 +100,7 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
 
-    @field_validator("prefect_write_lock", "clouds_yaml", mode="before")
+    @field_validator("prefect_write_lock", "clouds_yaml", "expiry_webhook_url", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value

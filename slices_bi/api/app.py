@@ -14,11 +14,13 @@ from slices_bi.api.errors import install_error_handlers
 from slices_bi.api.headers import SecurityHeaders
 from slices_bi.api.limits import RequestLimits
 from slices_bi.api.routes import offerings, resources, tasks
+from slices_bi.catalog.dry_run import Preflight
+from slices_bi.catalog.models import API_PATH
 from slices_bi.catalog.rules import NetworkChecker
 from slices_bi.deployments.launcher import Launcher, get_launcher
 from slices_bi.settings import get_settings
 
-API_PREFIX = "/apis/bi.slices.eu/v1alpha2"
+API_PREFIX = API_PATH
 DOCS_ASSETS_URL = "/docs-assets"
 
 DESCRIPTION = """
@@ -31,10 +33,15 @@ and deletion answers with a task: follow it at `GET /tasks/{id}`.
 
 
 def create_app(
-    *, launcher: Launcher | None = None, networks: NetworkChecker | None = None, sweep: bool = False
+    *,
+    launcher: Launcher | None = None,
+    networks: NetworkChecker | None = None,
+    preflight: Preflight | None = None,
+    sweep: bool = False,
 ) -> FastAPI:
     """The API. `launcher` starts flow runs (default: Prefect); `networks` checks network
-    names at request time (default: none); `sweep` runs the background sweep."""
+    names at request time (default: none); `preflight` asks the cloud in dry runs (default:
+    not asked); `sweep` runs the background sweep."""
     settings = get_settings()
 
     @asynccontextmanager
@@ -66,6 +73,7 @@ def create_app(
     )
     app.state.launcher = launcher or get_launcher()
     app.state.networks = networks
+    app.state.preflight = preflight
     install_error_handlers(app)
 
     # The last one added runs first: the headers go on every answer, refusals included.

@@ -20,6 +20,7 @@ from slices_bi.auth import (
     is_admin,
 )
 from slices_bi.catalog.db import request_session
+from slices_bi.catalog.dry_run import Preflight
 from slices_bi.catalog.errors import Forbidden, Invalid
 from slices_bi.catalog.rules import NetworkChecker
 from slices_bi.deployments.launcher import Launcher
@@ -106,6 +107,11 @@ def _networks(request: Request) -> NetworkChecker | None:
     return checker
 
 
+def _preflight(request: Request) -> Preflight | None:
+    checker: Preflight | None = request.app.state.preflight
+    return checker
+
+
 # Closed as soon as the route returns, before the answer is serialized and sent: a route
 # never keeps a pooled connection while it waits for a worker thread (under load, that
 # wait could outlast the pool's and answer 500).
@@ -117,3 +123,4 @@ ExperimentDep = Annotated[ExperimentIdentity, Depends(_experiment)]
 AdminDep = Annotated[Identity, Depends(_admin)]
 LauncherDep = Annotated[Launcher, Depends(_launcher)]
 NetworksDep = Annotated[NetworkChecker | None, Depends(_networks)]
+PreflightDep = Annotated[Preflight | None, Depends(_preflight)]

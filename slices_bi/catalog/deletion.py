@@ -14,8 +14,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from slices_bi.catalog import repository
+from slices_bi.catalog import repository, timeline
 from slices_bi.catalog.errors import Conflict, NotFound
+from slices_bi.catalog.event_models import EventKind
 from slices_bi.catalog.models import (
     TERMINAL_TASK_STATUSES,
     Resource,
@@ -105,6 +106,7 @@ def request_deletion(
         session.add(task)
     resource.delete_task_id = task.id
     if resource.status != ResourceStatus.DELETED:
+        _note(session, resource, task.id, user_id, expired_by)
         resource.status = ResourceStatus.DELETING
         resource.status_reason = "DeletionRequested"
         resource.status_message = "deletion requested"
@@ -115,6 +117,37 @@ def request_deletion(
         submit_task(task.id, launcher)
         session.refresh(task)
     return task
+
+
+def _note(
+    session: Session,
+    resource: Resource,
+    task_id: str,
+    user_id: str | None,
+    expired_by: datetime | None,
+) -> None:
+    """The timeline entries of a deletion request (an expiry first, when it is one)."""
+    actor = user_id or ("expiry-cleanup" if expired_by is not None else None)
+    if expired_by is not None and resource.status != ResourceStatus.DELETING:
+        own = resource.expires_at <= expired_by
+        why = f"expired at {resource.expires_at.isoformat()}" if own else "its experiment expired"
+        timeline.record(
+            session,
+            resource.id,
+            EventKind.EXPIRED,
+            why,
+            actor="expiry-cleanup",
+            expires_at=resource.expires_at,
+        )
+    again = " again" if resource.status == ResourceStatus.DELETING else ""
+    timeline.record(
+        session,
+        resource.id,
+        EventKind.DELETION_REQUESTED,
+        f"deletion requested{again} (task {task_id})",
+        actor=actor,
+        task_id=task_id,
+    )
 
 
 def _join_pending_task(session: Session, resource: Resource, now: datetime) -> Task | None:

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 from sqlmodel import Session
 
+from slices_bi.catalog import timeline
 from slices_bi.catalog.db import session_scope
+from slices_bi.catalog.event_models import EventKind
 from slices_bi.catalog.flow_queries import ResourceView, TaskView, resource_view, task_view
 from slices_bi.catalog.models import (
     TERMINAL_TASK_STATUSES,
@@ -178,6 +180,8 @@ def record_server_id(*, resource_id: str, server_id: str) -> bool:
         if resource.server_id != server_id:
             resource.server_id = server_id
             resource.updated_at = utcnow()
+            msg = f"server {server_id} is being built"
+            timeline.record(session, resource_id, EventKind.BUILDING, msg, server_id=server_id)
         return resource.status in _PROVISIONABLE
 
 
@@ -220,6 +224,14 @@ def mark_resource_active(
             resource.public_ipv4_address = public_ipv4_address
         resource.updated_at = utcnow()
         _drop_user_data(session, resource_id)
+        timeline.record(
+            session,
+            resource_id,
+            EventKind.ACTIVE,
+            resource.status_message,
+            private_ipv4=private_ipv4,
+            public_ipv4=resource.public_ipv4_address,
+        )
         return True
 
 
@@ -240,6 +252,7 @@ def mark_resource_failed(*, resource_id: str, reason: str, message: str) -> bool
         resource.status_reason = reason[:64]
         resource.status_message = message
         resource.updated_at = utcnow()
+        timeline.record(session, resource_id, EventKind.FAILED, message, reason=reason[:64])
         return True
 
 
@@ -291,6 +304,7 @@ def mark_resource_deleted(*, resource_id: str) -> bool:
         )
         resource.updated_at = utcnow()
         _drop_user_data(session, resource_id)
+        timeline.record(session, resource_id, EventKind.DELETED, resource.status_message)
         return True
 
 

@@ -10,12 +10,16 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
+from pydantic import computed_field
 from sqlalchemy import JSON, Column, Text, UniqueConstraint
 from sqlalchemy import Enum as SAEnum
 from sqlmodel import Field, SQLModel
 
 from slices_bi.catalog.text import INT32_MAX
 from slices_bi.catalog.types import UTCDateTime, utcnow
+
+# The API's path prefix (the upstream one), for links in answers.
+API_PATH = "/apis/bi.slices.eu/v1alpha2"
 
 
 def _enum_column(enum: type[StrEnum], index: bool = False) -> Column[str]:
@@ -59,6 +63,7 @@ class TaskKind(StrEnum):
 
     PROVISION = "provision"
     DELETE = "delete"
+    REBOOT = "reboot"
 
 
 class OfferingState(SQLModel):
@@ -259,3 +264,13 @@ class TaskPublic(SQLModel):
     resource_ids: list[str]
     created_at: datetime
     updated_at: datetime
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def resource_events(self) -> list[str]:
+        """Where the timeline of each resource of the task is (`GET`, same token)."""
+        return [f"{API_PATH}/resources/{rid}/events" for rid in self.resource_ids]
+
+
+# The timeline tables share this metadata (migrations and tests see every table here).
+from slices_bi.catalog import event_models as _event_models  # noqa: E402, F401

@@ -14,6 +14,8 @@ from pydantic import BaseModel, Field
 from sqlalchemy import and_, func, or_, update
 from sqlmodel import Session, col, select
 
+from slices_bi.catalog import timeline
+from slices_bi.catalog.event_models import EventKind
 from slices_bi.catalog.models import (
     TERMINAL_TASK_STATUSES,
     Experiment,
@@ -68,6 +70,8 @@ class CleanupReport(BaseModel):
     reconcile: ReconcileSummary = Field(default_factory=ReconcileSummary)
     reconcile_error: str | None = None
     skipped: str | None = None  # why this run did nothing (another run holds the job)
+    warnings_sent: int = 0  # expiry warnings (Prefect event, and webhook when configured)
+    webhook_failures: int = 0
 
     def __str__(self) -> str:
         return self.to_markdown()
@@ -82,7 +86,9 @@ class CleanupReport(BaseModel):
             f"{d.not_submitted} not yet submitted, {d.errors} error(s)"
             f"{', more waiting' if d.more_waiting else ''}); "
             f"{r.leaks_removed} leaked server(s) removed ({r.leaks_in_grace} in grace, "
-            f"{r.leaks_held} held); {r.vanished_marked} vanished server(s) marked"
+            f"{r.leaks_held} held); {r.vanished_marked} vanished server(s) marked; "
+            f"{self.warnings_sent} expiry warning(s) sent "
+            f"({self.webhook_failures} webhook failure(s))"
         )
         return text + (
             f"; reconcile failed: {self.reconcile_error}" if self.reconcile_error else ""
@@ -104,6 +110,8 @@ class CleanupReport(BaseModel):
             ("leaked servers held back", r.leaks_held, []),
             ("leaked servers the cloud refused to delete", r.leak_errors, []),
             ("vanished servers marked failed", r.vanished_marked, r.vanished_resource_ids),
+            ("expiry warnings sent", self.warnings_sent, []),
+            ("  of which the webhook did not take", self.webhook_failures, []),
         ]
         lines = [
             title,
@@ -244,4 +252,8 @@ def mark_server_vanished(
         )
         .execution_options(synchronize_session=False)
     )
-    return session.execute(statement).rowcount == 1  # type: ignore[attr-defined]
+    if session.execute(statement).rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    message = f"server {server_id} no longer exists in the cloud (deleted outside slices-bi)"
+    timeline.record(session, resource_id, EventKind.FAILED, message, reason=SERVER_VANISHED)
+    return True

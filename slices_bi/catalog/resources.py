@@ -1,4 +1,4 @@
-"""Resource requests and extensions: every rule is checked before anything is written."""
+"""Resource requests: every rule is checked before anything is written."""
 
 from __future__ import annotations
 
@@ -10,11 +10,14 @@ from datetime import datetime
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from slices_bi.catalog import repository, rules
+from slices_bi.catalog import repository, rules, timeline
 from slices_bi.catalog.cloudinit import UserDataError, build_payload
 from slices_bi.catalog.errors import Conflict, Invalid, NotFound
+from slices_bi.catalog.event_models import EventKind
 from slices_bi.catalog.models import (
+    DiskImage,
     Experiment,
+    Flavor,
     Resource,
     ResourceStatus,
     ResourceUserData,
@@ -26,8 +29,6 @@ from slices_bi.catalog.schemas import ResourcesRequest
 from slices_bi.catalog.types import utcnow
 from slices_bi.ids import new_id
 from slices_bi.settings import get_settings
-
-EXTENDABLE = (ResourceStatus.PENDING, ResourceStatus.PROVISIONING, ResourceStatus.ACTIVE)
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ def request_resources(
 ) -> Task:
     """The provision task of `body`: new and committed, or the first one of its request_id."""
     request_id = str(body.request_id)
-    digest = _request_hash(body)
+    digest = request_hash(body)
     for attempt in range(2):
         existing = repository.find_task_by_request(
             session, experiment_id=requester.experiment_id, request_id=request_id
@@ -90,7 +91,7 @@ def _insert_request(
     keys = rules.checked_keys(body.ssh_authorized_keys)
     task_id = new_id("task", get_settings().site_id)
     resources, payloads = _build_resources(session, body, requester, keys, networks, task_id, now)
-    _upsert_experiment(session, requester, now)
+    upsert_experiment(session, requester, now)
     task = Task(
         id=task_id,
         kind=TaskKind.PROVISION,
@@ -106,39 +107,21 @@ def _insert_request(
     )
     session.add(task)
     session.add_all(resources)
+    for resource in resources:
+        timeline.record(
+            session,
+            resource.id,
+            EventKind.REQUESTED,
+            f"requested until {resource.expires_at.isoformat()}",
+            actor=requester.user_id,
+            task_id=task_id,
+            at=now,
+            expires_at=resource.expires_at,
+        )
     session.flush()
     session.add_all(payloads)
     session.commit()
     return task
-
-
-def extend_resource(
-    session: Session, *, resource_id: str, requester: Requester, expires_at: datetime
-) -> Resource:
-    """Move the expiry of a live resource later (never earlier), within the same limits."""
-    resource = get_resource_of(
-        session, resource_id=resource_id, experiment_id=requester.experiment_id
-    )
-    if resource.status not in EXTENDABLE:
-        raise Conflict(
-            f"resource {resource_id} is {resource.status.value}; only pending, provisioning "
-            "or active resources can be extended",
-            code="resource_not_extendable",
-        )
-    if expires_at <= resource.expires_at:
-        raise Invalid(
-            f"expires_at: {expires_at.isoformat()} is not later than the current expiry "
-            f"{resource.expires_at.isoformat()}; a resource can only be extended",
-            code="invalid_expires_at",
-        )
-    now = utcnow()
-    rules.check_expiry(expires_at, requester.experiment_expires_at, now)
-    _upsert_experiment(session, requester, now)
-    resource.expires_at = expires_at
-    resource.updated_at = now
-    session.add(resource)
-    session.commit()
-    return resource
 
 
 def get_resource_of(session: Session, *, resource_id: str, experiment_id: str | None) -> Resource:
@@ -174,18 +157,8 @@ def _build_resources(
     payloads: list[ResourceUserData] = []
     for index, spec in enumerate(body.resources):
         field = f"resources[{index}]"
-        image = repository.get_disk_image(session, spec.disk_image_id)
-        if image is None or image.hidden or image.missing_from_cloud:
-            raise Invalid(
-                f"{field}.disk_image_id: no disk image {spec.disk_image_id} in this site's catalog",
-                code="unknown_disk_image",
-            )
-        flavor = repository.get_flavor(session, spec.flavor_id)
-        if flavor is None or flavor.hidden or flavor.missing_from_cloud:
-            raise Invalid(
-                f"{field}.flavor_id: no flavor {spec.flavor_id} in this site's catalog",
-                code="unknown_flavor",
-            )
+        image = image_of(session, spec.disk_image_id, field)
+        flavor = flavor_of(session, spec.flavor_id, field)
         rules.check_fit(image, flavor, field)
         name = spec.friendly_name.lower()
         if name in requested:
@@ -230,7 +203,29 @@ def _build_resources(
     return resources, payloads
 
 
-def _request_hash(body: ResourcesRequest) -> str:
+def image_of(session: Session, image_id: str, field: str) -> DiskImage:
+    """The offered catalog image `image_id`; else Invalid `unknown_disk_image`."""
+    image = repository.get_disk_image(session, image_id)
+    if image is None or image.hidden or image.missing_from_cloud:
+        raise Invalid(
+            f"{field}.disk_image_id: no disk image {image_id} in this site's catalog",
+            code="unknown_disk_image",
+        )
+    return image
+
+
+def flavor_of(session: Session, flavor_id: str, field: str) -> Flavor:
+    """The offered catalog flavor `flavor_id`; else Invalid `unknown_flavor`."""
+    flavor = repository.get_flavor(session, flavor_id)
+    if flavor is None or flavor.hidden or flavor.missing_from_cloud:
+        raise Invalid(
+            f"{field}.flavor_id: no flavor {flavor_id} in this site's catalog",
+            code="unknown_flavor",
+        )
+    return flavor
+
+
+def request_hash(body: ResourcesRequest) -> str:
     # Tokens are left out: a retry with a freshly minted token is the same request.
     content = body.model_dump(mode="json", exclude={"tokens"})
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
@@ -245,7 +240,7 @@ def _replay(task: Task, digest: str) -> Task:
     return task
 
 
-def _upsert_experiment(session: Session, requester: Requester, now: datetime) -> None:
+def upsert_experiment(session: Session, requester: Requester, now: datetime) -> None:
     experiment = repository.get_experiment(session, requester.experiment_id)
     if experiment is None:
         experiment = Experiment(id=requester.experiment_id)

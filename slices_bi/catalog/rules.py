@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -42,6 +43,44 @@ def check_expiry(
             f"away (latest allowed now: {limit.isoformat(timespec='seconds')})",
             code="invalid_expires_at",
         )
+
+
+@dataclass(frozen=True)
+class ExpiryGrant:
+    """The expiry a request for `requested` gets: `granted` is `requested` unless a limit
+    (`limited_by`: "experiment_expiry" or "site_maximum") pulls it back to `latest_allowed`."""
+
+    requested: datetime
+    granted: datetime
+    latest_allowed: datetime
+    limited_by: str | None
+    reason: str | None
+
+    @property
+    def clamped(self) -> bool:
+        return self.granted < self.requested
+
+
+def grant_expiry(
+    requested: datetime, experiment_expires_at: datetime | None, now: datetime
+) -> ExpiryGrant:
+    """The expiry granted for `requested`, clamped to the earlier of the experiment's
+    expiry and the site maximum (why, when it is); Invalid when `requested` is past."""
+    if requested <= now:
+        raise Invalid(
+            f"expires_at: {requested.isoformat()} is in the past", code="invalid_expires_at"
+        )
+    days = get_settings().max_duration_days
+    latest, limited_by = now + timedelta(days=days), "site_maximum"
+    reason = (
+        f"the site allows at most {days} days from now ({latest.isoformat(timespec='seconds')})"
+    )
+    if experiment_expires_at is not None and experiment_expires_at < latest:
+        latest, limited_by = experiment_expires_at, "experiment_expiry"
+        reason = f"the experiment expires at {experiment_expires_at.isoformat()}"
+    if requested <= latest:
+        return ExpiryGrant(requested, requested, latest, None, None)
+    return ExpiryGrant(requested, latest, latest, limited_by, reason)
 
 
 def check_fit(image: DiskImage, flavor: Flavor, field: str) -> None:

@@ -11,6 +11,7 @@ from slices_bi.catalog.models import TaskKind
 
 PROVISION_FLOW: Final = "provision-resources"
 DELETE_FLOW: Final = "delete-resource"
+REBOOT_FLOW: Final = "reboot-resource"
 CATALOG_SYNC_FLOW: Final = "catalog-sync"
 EXPIRY_CLEANUP_FLOW: Final = "expiry-cleanup"
 
@@ -18,6 +19,7 @@ EXPIRY_CLEANUP_FLOW: Final = "expiry-cleanup"
 DEPLOYMENT_OF_KIND: Final[dict[TaskKind, str]] = {
     TaskKind.PROVISION: f"{PROVISION_FLOW}/{PROVISION_FLOW}",
     TaskKind.DELETE: f"{DELETE_FLOW}/{DELETE_FLOW}",
+    TaskKind.REBOOT: f"{REBOOT_FLOW}/{REBOOT_FLOW}",
 }
 CATALOG_SYNC_DEPLOYMENT: Final = f"{CATALOG_SYNC_FLOW}/{CATALOG_SYNC_FLOW}"
 EXPIRY_CLEANUP_DEPLOYMENT: Final = f"{EXPIRY_CLEANUP_FLOW}/{EXPIRY_CLEANUP_FLOW}"

@@ -1,4 +1,4 @@
-"""The worker: registers the four deployments (two on schedules) and runs their flow runs
+"""The worker: registers the five deployments (two on schedules) and runs their flow runs
 in threads of this process (`slices_bi.deployments.executor`)."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from slices_bi.deployments.names import (
     DELETE_FLOW,
     EXPIRY_CLEANUP_FLOW,
     PROVISION_FLOW,
+    REBOOT_FLOW,
 )
 from slices_bi.settings import Settings, get_settings
 
@@ -26,12 +27,13 @@ def served_flows() -> list[Any]:
     from slices_bi.flows.deprovision import delete_resource
     from slices_bi.flows.expiry_cleanup import expiry_cleanup
     from slices_bi.flows.provision import provision_resources
+    from slices_bi.flows.reboot import reboot_resource
 
-    return [provision_resources, delete_resource, catalog_sync, expiry_cleanup]
+    return [provision_resources, delete_resource, catalog_sync, expiry_cleanup, reboot_resource]
 
 
 def build_deployments(settings: Settings) -> list[Any]:
-    """The RunnerDeployments the worker serves: two on demand, two on schedules.
+    """The RunnerDeployments the worker serves: three on demand, two on schedules.
 
     No Prefect deployment concurrency limit on the scheduled jobs: its slot is leased in
     the Prefect server's memory and a server restart kept it taken for good. The jobs keep
@@ -39,7 +41,7 @@ def build_deployments(settings: Settings) -> list[Any]:
     """
     from prefect.deployments.runner import RunnerDeployment
 
-    provision_resources, delete_resource, catalog_sync, expiry_cleanup = served_flows()
+    provision_resources, delete_resource, catalog_sync, expiry_cleanup, reboot = served_flows()
     # `to_deployment` is sync/async dual; called from sync code it returns the deployment.
     return [
         cast(RunnerDeployment, deployment)
@@ -56,6 +58,7 @@ def build_deployments(settings: Settings) -> list[Any]:
                 interval=settings.expiry_cleanup_interval_seconds,
                 tags=["slices-bi", "scheduled"],
             ),
+            reboot.to_deployment(name=REBOOT_FLOW, tags=["slices-bi"]),
         )
     ]
 

@@ -3,7 +3,7 @@
 - ``GET /devcloud``: summary (resource counts, config, faults)
 - ``GET|PUT|DELETE /devcloud/faults``: read / partially update / clear faults
 - ``GET|PUT /devcloud/config``: boot_delay, delete_delay, deleted_visible,
-  floating_ip_delay, save_delay, public_url
+  floating_ip_delay, save_delay, reboot_delay, public_url
 - ``GET|DELETE /devcloud/counters``: calls per "METHOD /path/template" / zero them
 - ``POST /devcloud/reset``: back to the seeded state (body may select parts)
 - ``POST /devcloud/seed``: bulk-add images/flavors

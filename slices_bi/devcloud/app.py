@@ -22,6 +22,7 @@ from slices_bi.devcloud import (
     keypairs,
     microversion,
     network,
+    quotas,
     server_parts,
 )
 from slices_bi.devcloud.middleware import DevcloudMiddleware, service_of
@@ -40,6 +41,7 @@ def all_routes() -> list[BaseRoute]:
         *images.routes,
         *network.routes,
         *floating_ips.routes,
+        *quotas.routes,
         *admin.routes,
     ]
 

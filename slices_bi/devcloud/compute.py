@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -33,6 +33,9 @@ from slices_bi.devcloud.web import (
     query_values,
     read_json,
 )
+
+if TYPE_CHECKING:
+    from slices_bi.devcloud.runtime import Devcloud
 
 MAX_LIMIT = 1000
 
@@ -219,20 +222,44 @@ async def action(request: Request, version: Version) -> Response:
         raise nova_error(400, "Exactly one action is required.")
     name = next(iter(body))
     status = lifecycle(server, time.time()).status
-    if name in ("os-stop", "os-start", "reboot", "lock", "unlock"):
-        expected = {"os-stop": "ACTIVE", "os-start": "SHUTOFF", "reboot": "ACTIVE"}.get(name)
-        if expected and status != expected and not (name == "reboot" and status == "SHUTOFF"):
+    if name == "reboot":
+        return _reboot(dc_of(request), server, body["reboot"], status)
+    if name in ("os-stop", "os-start", "lock", "unlock"):
+        expected = {"os-stop": "ACTIVE", "os-start": "SHUTOFF"}.get(name)
+        if expected and status != expected:
             raise nova_error(
                 409,
                 f"Cannot '{name}' instance {server.id} while it is in vm_state {status.lower()}",
             )
-        if name in ("os-stop", "os-start", "reboot"):
+        if name in ("os-stop", "os-start"):
             server.stopped = name == "os-stop"
         else:
             server.locked = name == "lock"
         server.updated_at = time.time()
         return Response(status_code=202)
     raise nova_error(400, f"There is no such action: {name}")
+
+
+def _reboot(dc: Devcloud, server: Server, spec: object, status: str) -> Response:
+    """Nova's reboot: SOFT only from ACTIVE, HARD also from SHUTOFF and during a reboot;
+    REBOOT / HARD_REBOOT for ``reboot_delay`` seconds, then ACTIVE."""
+    kind = spec.get("type") if isinstance(spec, dict) else None
+    if kind not in ("SOFT", "HARD"):
+        raise nova_error(400, f"Invalid input for field/attribute type. Value: {kind}.")
+    hard = kind == "HARD"
+    allowed = ("ACTIVE", "SHUTOFF", "REBOOT", "HARD_REBOOT") if hard else ("ACTIVE",)
+    if status not in allowed:
+        raise nova_error(
+            409,
+            f"Cannot 'reboot' instance {server.id} while it is in "
+            f"{'task_state' if 'REBOOT' in status else 'vm_state'} {status.lower()}",
+        )
+    now = time.time()
+    server.stopped = False
+    server.reboot_hard = hard
+    server.reboot_until = now + dc.config.reboot_delay
+    server.updated_at = now
+    return Response(status_code=202)
 
 
 @compute_api

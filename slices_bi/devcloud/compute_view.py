@@ -41,12 +41,18 @@ def lifecycle(server: Server, now: float) -> Lifecycle:
         status, vm_state, task, power = "ERROR", "error", None, NOSTATE
     elif server.stopped:
         status, vm_state, task, power = "SHUTOFF", "stopped", None, SHUTDOWN
+    elif server.reboot_until is not None and now < server.reboot_until:
+        status = "HARD_REBOOT" if server.reboot_hard else "REBOOT"
+        task = "reboot_started_hard" if server.reboot_hard else "reboot_started"
+        vm_state, power = "active", RUNNING
     else:
         status, vm_state, task, power = "ACTIVE", "active", None, RUNNING
     if server.deleted_at is not None and status != "DELETED":
         task = "deleting"
     launched = ready_at if booted and not server.fails else None
     updated = max(server.updated_at, ready_at if booted else server.created_at)
+    if server.reboot_until is not None and now >= server.reboot_until:
+        updated = max(updated, server.reboot_until)  # the reboot ended: a change Nova shows
     return Lifecycle(status, vm_state, task, power, launched, max(updated, server.deleted_at or 0))
 
 

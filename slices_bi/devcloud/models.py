@@ -103,6 +103,9 @@ class Server:
     updated_at: float = 0.0
     stopped: bool = False
     locked: bool = False
+    #: A reboot in progress: REBOOT (or HARD_REBOOT) until ``reboot_until``.
+    reboot_until: float | None = None
+    reboot_hard: bool = False
     #: Set when a delete was requested; the delete completes at ``purge_at`` (ports and
     #: quota freed, status DELETED, gone from lists) and GET answers 404 from ``forget_at``.
     deleted_at: float | None = None

@@ -105,7 +105,14 @@ async def resources(request: Request) -> Response:
 
 
 async def extensions(request: Request) -> Response:
-    aliases = ("external-net", "router", "security-group", "standard-attr-description")
+    aliases = (
+        "external-net",
+        "quotas",
+        "quota_details",
+        "router",
+        "security-group",
+        "standard-attr-description",
+    )
     items = [{"alias": a, "name": a, "description": a, "links": [], "updated": ""} for a in aliases]
     return JSONResponse({"extensions": items})
 

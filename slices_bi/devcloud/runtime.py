@@ -26,7 +26,14 @@ from slices_bi.devcloud.store import Store
 logger = logging.getLogger(__name__)
 
 TOKEN_TTL = 24 * 3600.0
-_DELAYS = ("boot_delay", "delete_delay", "deleted_visible", "floating_ip_delay", "save_delay")
+_DELAYS = (
+    "boot_delay",
+    "delete_delay",
+    "deleted_visible",
+    "floating_ip_delay",
+    "save_delay",
+    "reboot_delay",
+)
 
 
 @dataclass
@@ -46,6 +53,8 @@ class DevcloudConfig:
     #: Seconds after a change before the state file is rewritten (changes in between
     #: share one write); a clean stop writes it at once.
     save_delay: float = 0.2
+    #: Seconds a rebooted server shows REBOOT (soft) or HARD_REBOOT before ACTIVE again.
+    reboot_delay: float = 1.0
     #: Base URL put in the catalog; None derives it from each request's Host header.
     public_url: str | None = None
 

@@ -9,7 +9,9 @@ Steps, each safe to repeat:
    experiment share a task (`request_deletion` joins a pending one), and the runs start
    once all are requested. At most `expiry_cleanup_max_deletions` resources are being
    deleted at once (API deletions included); the rest wait for the next run.
-2. Leaks and vanished servers (`slices_bi.flows.reconcile_cloud`).
+2. Expiry warnings: a Prefect event (and a webhook POST) for each resource coming within
+   a threshold of its expiry, once per threshold (`slices_bi.flows.expiry_warnings`).
+3. Leaks and vanished servers (`slices_bi.flows.reconcile_cloud`).
 
 One run at a time: a run takes the job's lease in the catalog (`slices_bi.catalog.jobs`)
 and a second one skips, unless Prefect says the holder's run is not running any more (it
@@ -44,6 +46,7 @@ from slices_bi.catalog.types import utcnow
 from slices_bi.deployments.launcher import get_launcher
 from slices_bi.deployments.names import EXPIRY_CLEANUP_FLOW
 from slices_bi.flows.common import cloud_task_options
+from slices_bi.flows.expiry_warnings import WarningSummary, send_warnings
 from slices_bi.flows.reconcile_cloud import reconcile_cloud
 from slices_bi.settings import Settings, get_settings
 
@@ -128,6 +131,8 @@ def run_expiry_cleanup(
     start = time.perf_counter()
     try:
         report.deletions = start_deletions(resolved, launcher or get_launcher())
+        sent = send_warnings(resolved)
+        report.warnings_sent, report.webhook_failures = sent.sent, sent.webhook_failures
         report.reconcile = reconcile_cloud(resolved)
     finally:
         jobs.release_lease(EXPIRY_CLEANUP_FLOW, holder)
@@ -181,6 +186,12 @@ def deletions() -> DeletionSummary:
     return start_deletions(get_settings(), get_launcher(), get_run_logger())
 
 
+@task(name="warn-expiring", cache_policy=NO_CACHE, persist_result=False)
+def warn_expiring() -> WarningSummary:
+    """Send the expiry warnings due now (Prefect event, and webhook when configured)."""
+    return send_warnings(get_settings(), logger=get_run_logger())
+
+
 @task(name="reconcile-cloud", **cloud_task_options())
 def reconcile_site() -> ReconcileSummary:
     """Remove leaked servers of this site; mark active resources whose server vanished."""
@@ -209,6 +220,8 @@ def expiry_cleanup() -> CleanupReport:
     try:
         if _take_job(holder, report):
             report.deletions = deletions()
+            sent = warn_expiring()
+            report.warnings_sent, report.webhook_failures = sent.sent, sent.webhook_failures
             try:
                 report.reconcile = reconcile_site()
             except Exception as exc:

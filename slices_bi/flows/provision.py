@@ -1,7 +1,7 @@
 """The `provision-resources` flow: boots the VMs of one provision task on OpenStack.
 
 Steps (`slices_bi.flows.provision_steps`), each one Prefect task run for all the task's
-resources: lookup-catalog -> resolve-network -> create-servers -> wait-for-active ->
+resources: lookup-catalog -> resolve-network -> pre-flight -> create-servers -> wait-for-active ->
 record-addresses, and clean-up for the resources that failed.
 
 Decisions:
@@ -26,6 +26,7 @@ from slices_bi.catalog.models import ResourceStatus, TaskKind
 from slices_bi.deployments.names import PROVISION_FLOW
 from slices_bi.flows import hooks
 from slices_bi.flows.common import CLOUD_RETRIES, describe_failure, start_task
+from slices_bi.flows.preflight_step import preflight_check
 from slices_bi.flows.progress import Progress
 from slices_bi.flows.provision_steps import (
     GONE,
@@ -95,7 +96,9 @@ def _build(
     get_run_logger().warning("the cloud lost the build of %s; trying new servers", list(lost))
     for rid in lost:
         del progress.failures[rid]
-        progress.done[rid] = WEIGHTS["lookup-catalog"] + WEIGHTS["resolve-network"]
+        progress.done[rid] = sum(
+            WEIGHTS[s] for s in ("lookup-catalog", "resolve-network", "pre-flight")
+        )
     again = list(_run_step(progress, discard_servers, list(lost), lost))
     renewed = _run_step(progress, create_servers, again, again, boots, nets)
     servers.update(renewed)
@@ -149,8 +152,10 @@ def provision_resources(task_id: str) -> dict[str, str]:
     boots = _run_step(progress, lookup_catalog, todo, todo)
     progress.flush("resolving the network")
     nets = _run_step(progress, resolve_network, list(boots), list(boots))
+    progress.flush("checking quotas and fit in the cloud (pre-flight)")
+    fit = _run_step(progress, preflight_check, list(nets), boots, nets)
     progress.flush("creating the server(s)")
-    servers, ips = _build(progress, list(nets), boots, nets)
+    servers, ips = _build(progress, list(fit), boots, nets)
     progress.flush("recording addresses")
     booted = {rid: servers[rid] for rid in ips}
     _run_step(progress, record_addresses, list(booted), booted, nets, ips)

@@ -26,7 +26,8 @@ GONE = (ResourceStatus.DELETING, ResourceStatus.DELETED)
 WEIGHTS = {
     "lookup-catalog": 10,
     "resolve-network": 10,
-    "create-servers": 30,
+    "pre-flight": 5,
+    "create-servers": 25,
     "wait-for-active": 40,
     "record-addresses": 10,
 }

@@ -436,14 +436,14 @@ class TestExtendAndDelete:
         assert response.status_code == 422
         assert "only be extended" in response.json()["detail"]
         beyond = (datetime.now(UTC) + timedelta(days=40)).isoformat()
-        assert (
-            client.patch(
-                f"/resources/{resource_id}",
-                json={"expires_at": beyond},
-                headers=bearer(tokens.experiment()),
-            ).status_code
-            == 422
+        clamped = client.patch(
+            f"/resources/{resource_id}",
+            json={"expires_at": beyond},
+            headers=bearer(tokens.experiment()),
         )
+        assert clamped.status_code == 200  # granted up to the experiment's expiry (30 days)
+        assert clamped.json()["extension"]["limited_by"] == "experiment_expiry"
+        assert clamped.json()["expires_at"] < beyond
 
     def test_delete_answers_with_one_delete_task(
         self, client, tokens, image, flavor, launcher, session

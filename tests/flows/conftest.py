@@ -9,7 +9,7 @@ import pytest
 from openstack.connection import Connection
 from prefect.tasks import Task
 
-from slices_bi.flows import deprovision, limits, provision_steps, slot_pool
+from slices_bi.flows import deprovision, limits, preflight_step, provision_steps, slot_pool
 from slices_bi.openstack import lookups
 from slices_bi.openstack.connection import close_connections
 from slices_bi.settings import get_settings
@@ -35,7 +35,7 @@ def cloud(
     close_connections()
     lookups.forget()  # tests change images and networks under the flows
     slot_pool.give_back()  # and the concurrency limit
-    for module in (provision_steps, deprovision):
+    for module in (provision_steps, deprovision, preflight_step):
         for value in vars(module).values():
             if isinstance(value, Task) and value.retries:
                 monkeypatch.setattr(value, "retry_delay_seconds", [RETRY_DELAY] * value.retries)

@@ -100,7 +100,13 @@ def test_happy_path(cloud: Any, conn: Connection) -> None:
         assert flow_run.state is not None
         assert flow_run.state.is_completed()
         # One task run per step, whatever the number of VMs (recorded by the server soon).
-        steps = {"lookup-catalog", "resolve-network", "create-servers", "wait-for-active"}
+        steps = {
+            "lookup-catalog",
+            "resolve-network",
+            "pre-flight",
+            "create-servers",
+            "wait-for-active",
+        }
         steps.add("record-addresses")
         deadline = time.monotonic() + 30
         while True:
@@ -201,13 +207,14 @@ def test_a_build_lost_twice_fails_with_a_message_to_act_on(cloud: Any, conn: Con
     assert cloud.counters()["POST /compute/v2.1/servers"] == 2
 
 
-def test_quota_exhausted_keeps_novas_message(cloud: Any, conn: Connection) -> None:
+def test_quota_exhausted_is_found_by_the_pre_flight(cloud: Any, conn: Connection) -> None:
     made = make_provision_task()
     cloud.set_faults(quota={"instances": 0})
     state = run(made.task_id)
     row = assert_failed_and_clean(state, made, conn, "QuotaExceeded")
-    assert row.status_message.startswith("Quota exceeded for instances: Requested 1")
-    assert "Quota exceeded for instances" in task_row(made.task_id).message
+    assert "instances: requested 1, available 0 (0 of 0 used)" in row.status_message
+    assert "instances: requested 1" in task_row(made.task_id).message
+    assert "POST /compute/v2.1/servers" not in cloud.counters()
 
 
 def test_build_timeout_deletes_the_server(
@@ -295,7 +302,7 @@ def test_resource_deleted_before_the_run_is_left_to_delete(cloud: Any, conn: Con
 
 def test_user_data_never_in_parameters_logs_or_artifacts(cloud: Any, conn: Connection) -> None:
     made = make_provision_task(count=2, public_ipv4=True)
-    cloud.set_faults(quota={"instances": 1})  # one fails: error paths log too
+    cloud.set_faults(server_error_count=1)  # one fails: error paths log too
     state = run(made.task_id)
     assert state.is_failed()
     APILogHandler().flush()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from fastapi import APIRouter, BackgroundTasks, Query, Request
 
 from slices_bi.api.deps import (
@@ -9,13 +11,18 @@ from slices_bi.api.deps import (
     IdentityDep,
     LauncherDep,
     NetworksDep,
+    PreflightDep,
     SessionDep,
     VerifierDep,
 )
 from slices_bi.api.errors import BODY_ERRORS, COMMON_ERRORS, documented
 from slices_bi.api.submitting import submit_after_response
 from slices_bi.auth import ExperimentIdentity, Identity, TokenError, TokenVerifier
-from slices_bi.catalog import deletion, repository, resources
+from slices_bi.catalog import deletion, extension, reboot, repository, resources, timeline
+from slices_bi.catalog import dry_run as dry_runs
+from slices_bi.catalog.answers import DryRunPublic, ResourceExtendedPublic
+from slices_bi.catalog.dry_run import grant_public
+from slices_bi.catalog.event_models import ResourceEventsPublic
 from slices_bi.catalog.models import Resource, ResourcePublic, ResourcesPublic, Task, TaskPublic
 from slices_bi.catalog.schemas import ResourceExtension, ResourcesRequest, TokenRef
 
@@ -80,7 +87,10 @@ def _visible(resource: Resource, identity: Identity) -> Resource:
 
 
 @router.post(
-    "", response_model=TaskPublic, responses=_ERRORS, summary="Request VMs for the experiment"
+    "",
+    response_model=TaskPublic | DryRunPublic,
+    responses=_ERRORS,
+    summary="Request VMs for the experiment (or, with dry_run, see what would happen)",
 )
 def request_resources(
     body: ResourcesRequest,
@@ -88,17 +98,29 @@ def request_resources(
     session: SessionDep,
     verifier: VerifierDep,
     networks: NetworksDep,
+    preflight: PreflightDep,
     launcher: LauncherDep,
     background: BackgroundTasks,
     request: Request,
-) -> Task:
+    dry_run: bool = Query(
+        False,
+        description="Run every check (the cloud pre-flight too) and answer what would happen; "
+        "nothing is written or started",
+    ),
+) -> Task | DryRunPublic:
     """Validate the whole request, store it, and start its provisioning; answers with the task.
 
     `tokens[0].jwt` is a user token; when the experiment token names its user, it must be
     that user (403 `token_user_mismatch`). The same `request_id` with the same body answers
-    with the first task again.
+    with the first task again. With `?dry_run=true`, nothing is written: the answer lists
+    each check (failed ones with their reason), each VM resolved in the catalog and the
+    cloud, the expiry that would be granted and the quota headroom.
     """
     requester = _requester(experiment, _body_user(body.tokens, verifier, experiment.user_id))
+    if dry_run:
+        return dry_runs.plan_request(
+            session, body=body, requester=requester, networks=networks, preflight=preflight
+        )
     task = resources.request_resources(session, body=body, requester=requester, networks=networks)
     submit_after_response(task, request, background, launcher)
     return task
@@ -130,16 +152,69 @@ def get_resource(resource_id: str, session: SessionDep, identity: IdentityDep) -
 
 
 @router.patch(
-    "/{resource_id}", response_model=ResourcePublic, responses=_ERRORS, summary="Extend a resource"
+    "/{resource_id}",
+    response_model=ResourceExtendedPublic,
+    responses=_ERRORS,
+    summary="Extend a resource",
 )
 def extend_resource(
     resource_id: str, body: ResourceExtension, session: SessionDep, experiment: ExperimentDep
-) -> Resource:
-    """Move `expires_at` later; never earlier, never past the experiment or the site maximum."""
+) -> ResourceExtendedPublic:
+    """Move `expires_at` later; never earlier, never past the experiment or the site maximum:
+    a later ask is granted up to that limit, and `extension` says what was granted and why."""
     requester = _requester(experiment, None)
-    return resources.extend_resource(
+    resource, grant = extension.extend_resource(
         session, resource_id=resource_id, requester=requester, expires_at=body.expires_at
     )
+    return ResourceExtendedPublic.model_validate(
+        {**ResourcePublic.model_validate(resource).model_dump(), "extension": grant_public(grant)}
+    )
+
+
+@router.get(
+    "/{resource_id}/events",
+    response_model=ResourceEventsPublic,
+    summary="The timeline of a resource",
+)
+def resource_events(
+    resource_id: str, session: SessionDep, identity: IdentityDep
+) -> ResourceEventsPublic:
+    """Requested, building, active, extensions, expiry warnings, reboots, expiry, deletion,
+    failure: each with its time, who made it happen and its details, oldest first."""
+    resource = resources.get_resource_of(session, resource_id=resource_id, experiment_id=None)
+    return timeline.timeline_of(session, _visible(resource, identity).id)
+
+
+@router.post(
+    "/{resource_id}/reboot",
+    response_model=TaskPublic,
+    responses=documented(_409="The resource is not active (building, failed, being deleted)"),
+    summary="Reboot (reset) a resource",
+)
+def reboot_resource(
+    resource_id: str,
+    session: SessionDep,
+    experiment: ExperimentDep,
+    launcher: LauncherDep,
+    background: BackgroundTasks,
+    request: Request,
+    reboot_type: Literal["soft", "hard"] = Query(
+        "soft", alias="type", description="`soft` (the guest restarts) or `hard` (power cycle)"
+    ),
+) -> Task:
+    """Reboot the VM and wait until it is ACTIVE again, as a task (`slices bi reset`).
+
+    A deleted resource answers 404 like an unknown one; a reboot asked for while one runs
+    answers that task."""
+    task = reboot.request_reboot(
+        session,
+        resource_id=resource_id,
+        experiment_id=experiment.experiment_id,
+        user_id=experiment.user_id,
+        hard=reboot_type == "hard",
+    )
+    submit_after_response(task, request, background, launcher)
+    return task
 
 
 @router.delete("/{resource_id}", response_model=TaskPublic, summary="Delete a resource")
