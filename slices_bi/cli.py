@@ -284,8 +284,8 @@ def build_parser() -> argparse.ArgumentParser:
         "503 'database is locked'. Its database and other settings are Prefect's "
         "(PREFECT_SERVER_DATABASE_CONNECTION_URL, ...).",
     )
-    prefect_server.add_argument("--host", default="127.0.0.1", help="default: %(default)s")
-    prefect_server.add_argument("--port", type=int, default=4200, help="default: %(default)s")
+    prefect_server.add_argument("--host", help="default: PREFECT_SERVER_API_HOST, 127.0.0.1")
+    prefect_server.add_argument("--port", type=int, help="default: PREFECT_SERVER_API_PORT, 4200")
     prefect_server.set_defaults(func=_prefect_server)
 
     token = _command(

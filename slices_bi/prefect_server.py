@@ -33,8 +33,9 @@ class OneWriterSqliteConfiguration(configurations.AioSqliteConfiguration):
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def serve(host: str, port: int) -> None:
-    """Run the Prefect server and UI on `host:port` until SIGINT/SIGTERM."""
+def serve(host: str | None = None, port: int | None = None) -> None:
+    """Run the Prefect server and UI on `host:port` (default: Prefect's server settings)
+    until SIGINT/SIGTERM."""
     settings = get_current_settings()
     database_url = str(PREFECT_API_DATABASE_CONNECTION_URL.value())
     if database_url.startswith("sqlite"):
@@ -44,8 +45,8 @@ def serve(host: str, port: int) -> None:
 
     uvicorn.run(
         create_app(final=True),
-        host=host,
-        port=port,
+        host=host or settings.server.api.host,
+        port=port or settings.server.api.port,
         timeout_keep_alive=settings.server.api.keepalive_timeout,
         log_level=settings.server.logging_level.lower(),
     )
