@@ -1,4 +1,5 @@
-"""The `slices-bi` command: up | api | worker | token | db | catalog | cleanup | devcloud."""
+"""The `slices-bi` command: up | api | worker | prefect-server | token | db | catalog | cleanup
+| status | retry | abandon | devcloud."""
 
 from __future__ import annotations
 
@@ -6,9 +7,9 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+from slices_bi import cli_jobs as jobs
 from slices_bi.private_files import make_private_dir
 from slices_bi.settings import get_settings
 
@@ -109,112 +110,6 @@ def _db(args: argparse.Namespace) -> int:
     else:
         downgrade(revision=args.revision or "-1")
     print(f"catalog database: {args.action} done")
-    return 0
-
-
-def _prefect_reachable() -> bool:
-    """True when the configured Prefect server answers; it then receives this process's runs
-    (never a throw-away ephemeral server)."""
-    import httpx
-
-    url = get_settings().prefect_api_url
-    os.environ["PREFECT_API_URL"] = url
-    os.environ["PREFECT_SERVER_ALLOW_EPHEMERAL_MODE"] = "false"
-    try:
-        return httpx.get(f"{url}/health", timeout=3).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
-def _run_job(flow_job: Callable[[], object], plain_job: Callable[[], object], label: str) -> int:
-    """Run a job as a flow run (in the Prefect UI, with its artifact) when Prefect answers,
-    else without Prefect."""
-    from slices_bi.catalog.migrate import upgrade
-    from slices_bi.openstack.errors import CloudError
-
-    upgrade()
-    try:
-        if _prefect_reachable():
-            report = flow_job()
-        else:
-            url = get_settings().prefect_api_url
-            print(f"Prefect does not answer at {url}: {label} runs without a flow run.")
-            report = plain_job()
-    except CloudError as exc:
-        print(f"error: {label} failed: {exc}", file=sys.stderr)
-        return 1
-    print(report)
-    return 0
-
-
-def _catalog_sync(_: argparse.Namespace) -> int:
-    from slices_bi.flows import catalog_sync
-
-    return _run_job(
-        catalog_sync.catalog_sync,
-        lambda: catalog_sync.run_catalog_sync(get_settings()),
-        "catalog sync",
-    )
-
-
-def _cleanup(_: argparse.Namespace) -> int:
-    from slices_bi.flows import expiry_cleanup
-
-    return _run_job(
-        expiry_cleanup.expiry_cleanup,
-        lambda: expiry_cleanup.run_expiry_cleanup(get_settings()),
-        "expiry cleanup",
-    )
-
-
-def _status(_: argparse.Namespace) -> int:
-    from slices_bi.operations import unsettled
-
-    _prefect_reachable()
-    rows = unsettled()
-    if not rows:
-        print("No unsettled task: every task is finished, failed or cancelled.")
-        return 0
-    print(f"{'task':<42} {'kind':<9} {'status':<8} {'age':>8} {'idle':>8}  run state / message")
-    for row in rows:
-        age, idle = _duration(row.age), _duration(row.idle)
-        head = f"{row.task_id:<42} {row.kind:<9} {row.status:<8} {age:>8} {idle:>8}"
-        print(f"{head}  {row.run_state}")
-        print(f"{'':<79}{row.message[:120]}")
-    print("\nResume one with `slices-bi retry TASK`; give one up with `slices-bi abandon TASK`.")
-    return 0
-
-
-def _duration(delta: timedelta) -> str:
-    seconds = int(delta.total_seconds())
-    if seconds < 120:
-        return f"{seconds}s"
-    if seconds < 7200:
-        return f"{seconds // 60}m"
-    return f"{seconds // 3600}h"
-
-
-def _retry(args: argparse.Namespace) -> int:
-    from slices_bi.operations import OperationError, retry
-
-    _prefect_reachable()
-    try:
-        print(retry(args.task_id))
-    except OperationError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
-
-
-def _abandon(args: argparse.Namespace) -> int:
-    from slices_bi.operations import OperationError, abandon
-
-    _prefect_reachable()
-    try:
-        print(abandon(args.task_id, args.reason))
-    except OperationError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
     return 0
 
 
@@ -347,7 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
         "What the catalog-sync deployment does on its schedule, run once in this process (a "
         "flow run with its report artifact in the Prefect UI when Prefect answers); prints the "
         "report and exits 1 when the cloud fails.",
-    ).set_defaults(func=_catalog_sync)
+    ).set_defaults(func=jobs.catalog_sync)
 
     _command(
         commands,
@@ -357,7 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
         "flow run in the Prefect UI when Prefect answers): deletes resources past their expiry, "
         "starts stuck deletions again, and deletes servers of this site that no resource owns; "
         "prints the report.",
-    ).set_defaults(func=_cleanup)
+    ).set_defaults(func=jobs.cleanup)
     _command(
         commands,
         "status",
@@ -366,7 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
         "the state of its Prefect run (Running, AwaitingRetry, Crashed, ...) and its message. "
         "A run whose worker died is marked Crashed by Prefect within SLICES_BI_RUN_DEAD_AFTER_"
         "SECONDS and resumed by the API's sweep; `retry` and `abandon` act by hand.",
-    ).set_defaults(func=_status)
+    ).set_defaults(func=jobs.status)
     retry = _command(
         commands,
         "retry",
@@ -375,7 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
         "it where the work stands (servers made earlier are adopted, not made twice).",
     )
     retry.add_argument("task_id", help="the task id (task_<site>_...)")
-    retry.set_defaults(func=_retry)
+    retry.set_defaults(func=jobs.retry)
     abandon = _command(
         commands,
         "abandon",
@@ -386,7 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     abandon.add_argument("task_id", help="the task id (task_<site>_...)")
     abandon.add_argument("--reason", default="stuck", help="why, recorded on the task")
-    abandon.set_defaults(func=_abandon)
+    abandon.set_defaults(func=jobs.abandon)
     # Listed for --help only: main() hands `devcloud ...` to devcloud's own parser.
     commands.add_parser(
         "devcloud",
