@@ -19,6 +19,7 @@ from slices_bi.catalog.errors import Conflict, NotFound
 from slices_bi.catalog.event_models import EventKind
 from slices_bi.catalog.models import (
     TERMINAL_TASK_STATUSES,
+    Experiment,
     Resource,
     ResourceStatus,
     Task,
@@ -70,6 +71,7 @@ def request_deletion(
     resource = repository.get_resource(session, resource_id)
     if resource is None:
         raise NotFound(f"resource {resource_id} does not exist", code="resource_not_found")
+    _one_deletion_request_at_a_time(session, resource.experiment_id)
     session.refresh(resource, with_for_update=True)
     if expired_by is not None and not _expired(session, resource, expired_by):
         raise NotExpired(f"resource {resource_id} is not expired at {expired_by.isoformat()}")
@@ -147,6 +149,18 @@ def _note(
         f"deletion requested{again} (task {task_id})",
         actor=actor,
         task_id=task_id,
+    )
+
+
+def _one_deletion_request_at_a_time(session: Session, experiment_id: str) -> None:
+    """Lock the experiment's row for the rest of the transaction (a write that changes
+    nothing: SQLite takes its write lock, PostgreSQL a row lock), so that deletions asked at
+    once for one experiment find each other's pending task instead of all starting one."""
+    session.execute(
+        update(Experiment)
+        .where(col(Experiment.id) == experiment_id)
+        .values(id=Experiment.id)
+        .execution_options(synchronize_session=False)
     )
 
 

@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta
 from sqlmodel import Session, func, select
 
 from slices_bi.catalog.db import get_engine
-from slices_bi.catalog.models import DiskImage, Experiment, Flavor, Task
+from slices_bi.catalog.deletion import request_deletion
+from slices_bi.catalog.models import DiskImage, Experiment, Flavor, Resource, Task
 from slices_bi.catalog.resources import Requester, request_resources
 from slices_bi.catalog.schemas import ResourcesRequest
 
@@ -106,3 +107,35 @@ def test_an_older_token_never_moves_the_experiment_expiry_back(db, session):
     )
     session.expire_all()
     assert session.get(Experiment, later.experiment_id).expires_at == later.experiment_expires_at
+
+
+def test_deletions_of_one_experiment_at_once_share_one_task(db, session):
+    image, flavor = _image_and_flavor(session)
+    requester = _requester()
+    bodies = [_body(image, flavor, f"vm{i}", uuid.uuid4()) for i in range(THREADS)]
+    for body in bodies:
+        request_resources(session, body=body, requester=requester, networks=None)
+    resource_ids = session.exec(
+        select(Resource.id).where(Resource.experiment_id == requester.experiment_id)
+    ).all()
+    assert len(resource_ids) == THREADS
+    barrier = threading.Barrier(THREADS)
+    tasks: list[str | BaseException] = [""] * THREADS
+
+    def delete(index: int) -> None:
+        with Session(get_engine(db), expire_on_commit=False) as own:
+            barrier.wait()
+            try:
+                tasks[index] = request_deletion(
+                    own, resource_id=resource_ids[index], user_id=None, launcher=None
+                ).id
+            except BaseException as exc:
+                tasks[index] = exc
+
+    threads = [threading.Thread(target=delete, args=(i,)) for i in range(THREADS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert all(isinstance(t, str) for t in tasks), tasks
+    assert len(set(tasks)) == 1  # one run deletes them all, not one run each
