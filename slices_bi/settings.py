@@ -81,7 +81,8 @@ class Settings(BaseSettings):
     sweep_interval_seconds: int = 15
     catalog_sync_interval_seconds: int = 900
     expiry_cleanup_interval_seconds: int = 60
-    expiry_cleanup_max_deletions: int = 20
+    # Enough for a class whose VMs all expire together to go in one pass (one run per experiment).
+    expiry_cleanup_max_deletions: int = 100
     # Expiry warnings (sent by expiry-cleanup): hours before a resource's expiry, a Prefect
     # event each, and a POST to the webhook when one is set (no secrets in it).
     expiry_warning_hours: list[float] = Field(default_factory=lambda: [24.0, 1.0])
