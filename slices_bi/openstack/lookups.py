@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from typing import Any
 
 from cachetools import TTLCache
 from openstack.connection import Connection
@@ -18,6 +19,7 @@ from slices_bi.openstack import boot, network
 TTL_SECONDS = 60.0
 
 _cache: TTLCache[tuple[str, str], str] = TTLCache(maxsize=1024, ttl=TTL_SECONDS)
+_objects: TTLCache[tuple[str, str], Any] = TTLCache(maxsize=1024, ttl=TTL_SECONDS)
 _lock = threading.Lock()
 
 
@@ -55,7 +57,22 @@ def network_id(conn: Connection, name_or_id: str) -> str:
     )
 
 
+def cloud_object(kind: str, ref: str, load: Callable[[], Any], keep: Callable[[Any], bool]) -> Any:
+    """`load()`'s answer for the image, flavor or network `ref` (the pre-flight's), kept for
+    `TTL_SECONDS` when `keep(answer)`: a problem found is never kept."""
+    with _lock:
+        found = _objects.get((kind, ref))
+    if found is not None:
+        return found
+    value = load()
+    if keep(value):
+        with _lock:
+            _objects[(kind, ref)] = value
+    return value
+
+
 def forget() -> None:
     """Drop every cached answer (tests that change the cloud under a running process)."""
     with _lock:
         _cache.clear()
+        _objects.clear()

@@ -15,7 +15,7 @@ from typing import Any
 from openstack import exceptions as sdk_exc
 from openstack.connection import Connection
 
-from slices_bi.openstack import errors, network
+from slices_bi.openstack import errors, lookups, network
 from slices_bi.openstack.connection import connect
 from slices_bi.openstack.errors import CloudError, TransientCloudError, cloud_call
 from slices_bi.openstack.plans import (
@@ -93,6 +93,26 @@ def _fit(image: Any, flavor: Any) -> str | None:
     return None
 
 
+def _load(conn: Connection, kind: str, ref: str) -> Any:
+    """The image, flavor or network `ref` as the cloud has it, or the Problem with it."""
+    if kind == "image":
+        thing = _find(kind, lambda: conn.image.find_image(ref, ignore_missing=False), ref)
+        if thing is not None and not isinstance(thing, Problem) and thing.status != "active":
+            thing = Problem(kind, errors.IMAGE_NOT_FOUND, f"image '{ref}' is {thing.status}")
+    elif kind == "flavor":
+        thing = _find(kind, lambda: conn.compute.find_flavor(ref, ignore_missing=False), ref)
+    else:
+        thing = _find(kind, lambda: network.find_network(conn, ref), ref)
+    if thing is None:
+        reason = {"image": errors.IMAGE_NOT_FOUND, "flavor": errors.FLAVOR_NOT_FOUND}
+        thing = Problem(
+            kind,
+            reason.get(kind, errors.NETWORK_NOT_FOUND),
+            f"{kind} '{ref}' is not in the cloud",
+        )
+    return thing
+
+
 def preflight(conn: Connection, asks: list[VmAsk], external_network: str) -> PreflightReport:
     """Check every VM of a request and the quotas for all of them together."""
     report = PreflightReport()
@@ -100,30 +120,12 @@ def preflight(conn: Connection, asks: list[VmAsk], external_network: str) -> Pre
 
     def lookup(kind: str, ref: str) -> Any:
         if (kind, ref) not in found:
-            if kind == "image":
-                thing = _find(kind, lambda: conn.image.find_image(ref, ignore_missing=False), ref)
-                if (
-                    thing is not None
-                    and not isinstance(thing, Problem)
-                    and thing.status != "active"
-                ):
-                    thing = Problem(
-                        kind, errors.IMAGE_NOT_FOUND, f"image '{ref}' is {thing.status}"
-                    )
-            elif kind == "flavor":
-                thing = _find(
-                    kind, lambda: conn.compute.find_flavor(ref, ignore_missing=False), ref
-                )
-            else:
-                thing = _find(kind, lambda: network.find_network(conn, ref), ref)
-            if thing is None:
-                reason = {"image": errors.IMAGE_NOT_FOUND, "flavor": errors.FLAVOR_NOT_FOUND}
-                thing = Problem(
-                    kind,
-                    reason.get(kind, errors.NETWORK_NOT_FOUND),
-                    f"{kind} '{ref}' is not in the cloud",
-                )
-            found[(kind, ref)] = thing
+            found[(kind, ref)] = lookups.cloud_object(
+                kind,
+                ref,
+                lambda: _load(conn, kind, ref),
+                lambda thing: not isinstance(thing, Problem),
+            )
         return found[(kind, ref)]
 
     for ask in asks:
