@@ -34,14 +34,17 @@ def _api(args: argparse.Namespace) -> int:
 
     from slices_bi.api.app import create_app
     from slices_bi.api.serve import uvicorn_config
+    from slices_bi.catalog import metric_store
     from slices_bi.catalog.migrate import upgrade
     from slices_bi.openstack.network_index import NetworkIndex
 
     settings = get_settings()
     upgrade()
-    app = create_app(networks=NetworkIndex(settings), sweep=True)
     host, port = args.host or settings.api_host, args.port or settings.api_port
+    app = create_app(networks=NetworkIndex(settings), sweep=True, bind_host=host)
+    metric_store.start_flusher(settings.metrics_flush_seconds)
     uvicorn.Server(uvicorn_config(app, host=host, port=port)).run()
+    metric_store.stop_flusher()
     return 0
 
 
@@ -50,11 +53,14 @@ def _worker(_: argparse.Namespace) -> int:
     from slices_bi.deployments.names import HEARTBEAT_SECONDS
 
     os.environ.setdefault("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", str(HEARTBEAT_SECONDS))
+    from slices_bi.catalog import metric_store
     from slices_bi.catalog.migrate import upgrade
     from slices_bi.deployments.serve import serve_deployments
 
     upgrade()
+    metric_store.start_flusher(get_settings().metrics_flush_seconds)
     serve_deployments(get_settings())
+    metric_store.stop_flusher()
     logging.shutdown()
     sys.stdout.flush()
     # The runs handed back may still have threads: they must not keep the process alive.
@@ -119,6 +125,7 @@ def _prefect_reachable() -> bool:
 def _run_job(flow_job: Callable[[], object], plain_job: Callable[[], object], label: str) -> int:
     """Run a job as a flow run (in the Prefect UI, with its artifact) when Prefect answers,
     else without Prefect."""
+    from slices_bi.catalog import metric_store
     from slices_bi.catalog.migrate import upgrade
     from slices_bi.openstack.errors import CloudError
 
@@ -133,6 +140,8 @@ def _run_job(flow_job: Callable[[], object], plain_job: Callable[[], object], la
     except CloudError as exc:
         print(f"error: {label} failed: {exc}", file=sys.stderr)
         return 1
+    finally:
+        metric_store.flush()  # the cloud calls it counted
     print(report)
     return 0
 
@@ -375,11 +384,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `slices-bi` console script."""
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    for chatty in ("alembic", "httpx"):
-        logging.getLogger(chatty).setLevel(logging.WARNING)
+    from slices_bi.logs import configure
+
+    configure(get_settings())
     arguments = sys.argv[1:] if argv is None else argv
     if arguments[:1] == ["devcloud"]:
         from slices_bi.devcloud.cli import main as devcloud_main

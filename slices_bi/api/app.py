@@ -9,11 +9,13 @@ from fastapi import Depends, FastAPI
 from fastapi_offline import FastAPIOffline
 
 from slices_bi import __version__
+from slices_bi.api.correlation import RequestIds
 from slices_bi.api.deps import known_query_only
 from slices_bi.api.errors import install_error_handlers
 from slices_bi.api.headers import SecurityHeaders
 from slices_bi.api.limits import RequestLimits
-from slices_bi.api.routes import offerings, resources, tasks
+from slices_bi.api.metrics import install_metrics
+from slices_bi.api.routes import offerings, receipts, resources, tasks
 from slices_bi.catalog.rules import NetworkChecker
 from slices_bi.deployments.launcher import Launcher, get_launcher
 from slices_bi.settings import get_settings
@@ -31,10 +33,15 @@ and deletion answers with a task: follow it at `GET /tasks/{id}`.
 
 
 def create_app(
-    *, launcher: Launcher | None = None, networks: NetworkChecker | None = None, sweep: bool = False
+    *,
+    launcher: Launcher | None = None,
+    networks: NetworkChecker | None = None,
+    sweep: bool = False,
+    bind_host: str | None = None,
 ) -> FastAPI:
     """The API. `launcher` starts flow runs (default: Prefect); `networks` checks network
-    names at request time (default: none); `sweep` runs the background sweep."""
+    names at request time (default: none); `sweep` runs the background sweep; `bind_host`
+    is the address served on (default: `api_host`), which decides who may read /metrics."""
     settings = get_settings()
 
     @asynccontextmanager
@@ -68,11 +75,14 @@ def create_app(
     app.state.networks = networks
     install_error_handlers(app)
 
+    install_metrics(app, settings, bind_host or settings.api_host)
     # The last one added runs first: the headers go on every answer, refusals included.
     app.add_middleware(RequestLimits)
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(RequestIds)
 
-    for router in (offerings.images, offerings.flavors, resources.router, tasks.router):
+    routers = (offerings.images, offerings.flavors, resources.router, receipts.router, tasks.router)
+    for router in routers:
         app.include_router(router, prefix=API_PREFIX)
 
     @app.get("/healthz", include_in_schema=False)

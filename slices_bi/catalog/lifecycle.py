@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from sqlmodel import Session
 
+from slices_bi.catalog import metric_store
 from slices_bi.catalog.db import session_scope
 from slices_bi.catalog.flow_queries import ResourceView, TaskView, resource_view, task_view
 from slices_bi.catalog.models import (
@@ -107,6 +108,12 @@ def _close_task(
         if completed is not None:
             task.completed = max(task.completed, completed)
         task.updated_at = utcnow()
+        metric_store.observe(
+            session,
+            "slices_bi_task_duration_seconds",
+            (task.updated_at - task.created_at).total_seconds(),
+            {"kind": task.kind.value, "status": status.value},
+        )
         return True
 
 

@@ -15,6 +15,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
+from slices_bi.catalog import metric_store
 from slices_bi.catalog.db import session_scope
 from slices_bi.catalog.sync import SyncReport, lock_catalog_sync, sync_flavors, sync_images
 from slices_bi.catalog.types import utcnow
@@ -25,6 +26,8 @@ from slices_bi.openstack.images import CloudFlavor, CloudImage, list_flavors, li
 from slices_bi.settings import Settings, get_settings
 
 REPORT_ARTIFACT_KEY = "catalog-sync-report"
+SYNC_CHANGES = "slices_bi_catalog_sync_changes_total"
+SYNC_LAST_SUCCESS = "slices_bi_catalog_sync_last_success_timestamp_seconds"
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,16 @@ def apply_cloud_catalog(catalog: CloudCatalog, settings: Settings | None = None)
             now=now,
         )
         report.flavors = sync_flavors(session, catalog.flavors, site_id=resolved.site_id, now=now)
+        for table, counts in (("images", report.images), ("flavors", report.flavors)):
+            for change in ("added", "updated", "hidden", "unhidden", "linked"):
+                if getattr(counts, change):
+                    metric_store.add(
+                        session,
+                        SYNC_CHANGES,
+                        {"table": table, "change": change},
+                        getattr(counts, change),
+                    )
+        metric_store.set_value(session, SYNC_LAST_SUCCESS, now.timestamp())
     return report
 
 

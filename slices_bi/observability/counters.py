@@ -1,0 +1,44 @@
+"""Counters of a process, kept in memory until the catalog writes them (see
+`slices_bi.catalog.metric_store.flush`).
+
+The flows run in a worker process that serves no HTTP: what they count reaches the API's
+`/metrics` through the catalog database, written in batches rather than on every cloud call.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+
+Labels = tuple[tuple[str, str], ...]
+Key = tuple[str, Labels]
+
+_pending: dict[Key, float] = {}
+_lock = threading.Lock()
+
+
+def labels_of(labels: Mapping[str, str] | None) -> Labels:
+    """Labels in their canonical order."""
+    return tuple(sorted((k, str(v)) for k, v in (labels or {}).items()))
+
+
+def inc(name: str, labels: Mapping[str, str] | None = None, amount: float = 1.0) -> None:
+    """Add `amount` to the counter `name{labels}` (written to the catalog at the next flush)."""
+    key = (name, labels_of(labels))
+    with _lock:
+        _pending[key] = _pending.get(key, 0.0) + amount
+
+
+def drain() -> dict[Key, float]:
+    """Every pending increment, forgotten here (the caller writes them or puts them back)."""
+    with _lock:
+        taken = dict(_pending)
+        _pending.clear()
+    return taken
+
+
+def restore(taken: Mapping[Key, float]) -> None:
+    """Put back increments a failed write could not store."""
+    with _lock:
+        for key, amount in taken.items():
+            _pending[key] = _pending.get(key, 0.0) + amount
