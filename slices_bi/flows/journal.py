@@ -27,26 +27,32 @@ _lock = threading.Lock()
 
 @contextmanager
 def step(resource_id: str, name: str) -> Iterator[None]:
-    """Note the start, the end and the cloud calls of step `name` for `resource_id`."""
-    started = utcnow()
+    """Note the start, the end and the cloud calls of step `name` for `resource_id` (a step
+    in progress is listed too, ending at the moment it is read)."""
     with cloud_calls.collect() as calls:
+        entry: dict[str, Any] = {"step": name, "started_at": utcnow(), "calls": calls}
+        with _lock:
+            _steps.setdefault(resource_id, []).append(entry)
         try:
             yield
         finally:
-            entry = {
-                "step": name,
-                "started_at": started.isoformat(),
-                "finished_at": utcnow().isoformat(),
-                "cloud_calls": [c.as_dict() for c in calls[:MAX_CALLS_PER_STEP]],
-            }
-            with _lock:
-                _steps.setdefault(resource_id, []).append(entry)
+            entry["finished_at"] = utcnow()
 
 
 def steps_of(resource_id: str) -> list[dict[str, Any]]:
     """The steps noted for `resource_id`, oldest first."""
+    now = utcnow()
     with _lock:
-        return list(_steps.get(resource_id, []))
+        entries = list(_steps.get(resource_id, []))
+    return [
+        {
+            "step": e["step"],
+            "started_at": e["started_at"].isoformat(),
+            "finished_at": e.get("finished_at", now).isoformat(),
+            "cloud_calls": [c.as_dict() for c in list(e["calls"])[:MAX_CALLS_PER_STEP]],
+        }
+        for e in entries
+    ]
 
 
 def forget(resource_id: str) -> None:
@@ -57,11 +63,6 @@ def forget(resource_id: str) -> None:
 
 def note(resource_id: str, name: str, started_at: datetime) -> None:
     """Note step `name` of `resource_id`, from `started_at` until now (no calls of its own)."""
-    entry = {
-        "step": name,
-        "started_at": started_at.isoformat(),
-        "finished_at": utcnow().isoformat(),
-        "cloud_calls": [],
-    }
+    entry = {"step": name, "started_at": started_at, "finished_at": utcnow(), "calls": []}
     with _lock:
         _steps.setdefault(resource_id, []).append(entry)
