@@ -146,8 +146,8 @@ def _samples(samples: list[tuple[str, dict[str, str], float]]) -> Iterator[Metri
         for labels, value in rows:
             family.add_metric([labels.get(k, "") for k in keys], value)
         yield family
-    for base, rows in sorted(histograms.items()):
-        yield _histogram(base, rows)
+    for base, parts in sorted(histograms.items()):
+        yield _histogram(base, parts)
 
 
 def _histogram(base: str, rows: list[tuple[str, dict[str, str], float]]) -> Metric:

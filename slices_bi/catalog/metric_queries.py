@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import case, func
@@ -61,7 +62,7 @@ def _unsettled(
     statement = select(func.min(Task.created_at), *columns).where(
         col(Task.status).not_in([s.value for s in TERMINAL_TASK_STATUSES])
     )
-    row = session.exec(statement).one()
+    row: Any = session.exec(statement).one()
     oldest = row[0]
     if isinstance(oldest, str):  # SQLite answers an aggregate of dates as text
         oldest = datetime.fromisoformat(oldest)
