@@ -19,7 +19,7 @@ from prefect.client.schemas.filters import (
 )
 from prefect.logging.handlers import APILogHandler
 
-from slices_bi.catalog import receipts
+from slices_bi.catalog import metric_store, receipts
 from slices_bi.catalog.db import session_scope
 from slices_bi.catalog.errors import NotFound
 from slices_bi.flows.provision import provision_resources
@@ -110,3 +110,33 @@ def test_a_receipt_is_only_for_its_experiment_and_once_active(cloud: Any) -> Non
                 session, resource_id=made.resource_id, experiment_id=experiment, user_id=None
             )
         assert info.value.code == code
+
+
+def _sample(name: str, **labels: str) -> float:
+    with session_scope() as session:
+        samples = metric_store.read_samples(session)
+    return sum(v for n, lab, v in samples if n == name and lab == labels)
+
+
+def test_cloud_faults_in_a_run_count_as_errors_and_retries(cloud: Any) -> None:
+    """What a run in the worker counts reaches the catalog, hence /metrics."""
+    made = make_provision_task()
+    metric_store.flush()
+    retries_before = _sample("slices_bi_step_retries_total", step="create-servers")
+    errors_before = _sample("slices_bi_cloud_errors_total", reason="CloudUnavailable")
+    calls_before = _sample("slices_bi_cloud_calls_total", service="compute", outcome="server_error")
+    cloud.set_faults(
+        error_count={"compute": 2}, error_status=503, match=r"^POST /compute/v2\.1/servers$"
+    )
+    state = provision_resources(task_id=made.task_id, return_state=True)
+    assert state.is_completed(), state.message
+    metric_store.flush()
+    assert _sample("slices_bi_step_retries_total", step="create-servers") - retries_before == 2
+    assert _sample("slices_bi_cloud_errors_total", reason="CloudUnavailable") - errors_before == 2
+    server_errors = _sample(
+        "slices_bi_cloud_calls_total", service="compute", outcome="server_error"
+    )
+    assert server_errors - calls_before == 2
+    assert (
+        _sample("slices_bi_task_duration_seconds_count", kind="provision", status="finished") >= 1
+    )
