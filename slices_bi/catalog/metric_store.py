@@ -1,9 +1,10 @@
 """Metric samples in the catalog: what the flows (and the API) count reaches `/metrics`.
 
 Two ways in: `add`/`set_value`/`observe` inside the transaction of the change they count
-(a task that ends, a catalog sync, an expiry cleanup), exact and atomic; and the in-memory
-counters of `slices_bi.observability.counters` (a cloud call, a retry), written in batches
-by `flush()`, which a flusher thread calls every `metrics_flush_seconds` and at exit.
+(a task that ends, an expiry cleanup), exact and atomic; and the in-memory counters of
+`slices_bi.observability.counters` (a cloud call, a retry, a catalog sync, which must write
+nothing when nothing changed), written in batches by `flush()`, which a flusher thread
+calls every `metrics_flush_seconds` and at exit.
 """
 
 from __future__ import annotations
@@ -106,22 +107,22 @@ def read_samples(session: Session) -> list[tuple[str, dict[str, str], float]]:
 
 
 def flush() -> int:
-    """Write this process's pending counters to the catalog; the number of samples written.
-
-    On a database error they are kept for the next flush.
-    """
-    taken = counters.drain()
-    if not taken:
+    """Write this process's pending counters and gauges to the catalog; the number of
+    samples written. On a database error they are kept for the next flush."""
+    taken, gauges = counters.drain()
+    if not taken and not gauges:
         return 0
-    rows = [(name, encode_labels(labels), amount) for (name, labels), amount in taken.items()]
+    added = [(name, encode_labels(labels), amount) for (name, labels), amount in taken.items()]
+    values = [(name, encode_labels(labels), value) for (name, labels), value in gauges.items()]
     try:
         with session_scope() as session:
-            _upsert(session, rows, replace=False)
+            _upsert(session, added, replace=False)
+            _upsert(session, values, replace=True)
     except Exception:
-        counters.restore(taken)
+        counters.restore(taken, gauges)
         logger.warning("metric samples not written (kept for the next try)", exc_info=True)
         return 0
-    return len(rows)
+    return len(added) + len(values)
 
 
 _flusher: threading.Thread | None = None

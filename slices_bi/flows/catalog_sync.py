@@ -15,12 +15,12 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from slices_bi.catalog import metric_store
 from slices_bi.catalog.db import session_scope
 from slices_bi.catalog.sync import SyncReport, lock_catalog_sync, sync_flavors, sync_images
 from slices_bi.catalog.types import utcnow
 from slices_bi.deployments.names import CATALOG_SYNC_FLOW
 from slices_bi.flows.common import cloud_task_options
+from slices_bi.observability import counters
 from slices_bi.openstack.connection import connect
 from slices_bi.openstack.images import CloudFlavor, CloudImage, list_flavors, list_images
 from slices_bi.settings import Settings, get_settings
@@ -69,16 +69,14 @@ def apply_cloud_catalog(catalog: CloudCatalog, settings: Settings | None = None)
             now=now,
         )
         report.flavors = sync_flavors(session, catalog.flavors, site_id=resolved.site_id, now=now)
-        for table, counts in (("images", report.images), ("flavors", report.flavors)):
-            for change in ("added", "updated", "hidden", "unhidden", "linked"):
-                if getattr(counts, change):
-                    metric_store.add(
-                        session,
-                        SYNC_CHANGES,
-                        {"table": table, "change": change},
-                        getattr(counts, change),
-                    )
-        metric_store.set_value(session, SYNC_LAST_SUCCESS, now.timestamp())
+    # Counted outside the transaction: an unchanged cloud writes nothing to the catalog.
+    for table, counts in (("images", report.images), ("flavors", report.flavors)):
+        for change in ("added", "updated", "hidden", "unhidden", "linked"):
+            if getattr(counts, change):
+                counters.inc(
+                    SYNC_CHANGES, {"table": table, "change": change}, getattr(counts, change)
+                )
+    counters.set_gauge(SYNC_LAST_SUCCESS, now.timestamp())
     return report
 
 

@@ -34,9 +34,8 @@ CHUNK = 4
 LINGER_SECONDS = 2.0
 # A worker killed holding slots loses them within LEASE_SECONDS plus one pass of Prefect's
 # repossessor (15 s): short, so that its successor is not kept waiting for slots of the dead.
-# Prefect 3.9 refuses leases shorter than 60 s (422 on increment-with-lease).
-LEASE_SECONDS = 60.0
-RENEW_EVERY_SECONDS = 10.0
+LEASE_SECONDS = 60.0  # the shortest lease the Prefect server grants
+RENEW_EVERY_SECONDS = 20.0
 
 
 class SlotPool:

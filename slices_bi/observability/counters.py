@@ -14,6 +14,7 @@ Labels = tuple[tuple[str, str], ...]
 Key = tuple[str, Labels]
 
 _pending: dict[Key, float] = {}
+_gauges: dict[Key, float] = {}
 _lock = threading.Lock()
 
 
@@ -29,16 +30,26 @@ def inc(name: str, labels: Mapping[str, str] | None = None, amount: float = 1.0)
         _pending[key] = _pending.get(key, 0.0) + amount
 
 
-def drain() -> dict[Key, float]:
-    """Every pending increment, forgotten here (the caller writes them or puts them back)."""
+def set_gauge(name: str, value: float, labels: Mapping[str, str] | None = None) -> None:
+    """Set the gauge `name{labels}` to `value` (written at the next flush; the last wins)."""
     with _lock:
-        taken = dict(_pending)
+        _gauges[(name, labels_of(labels))] = value
+
+
+def drain() -> tuple[dict[Key, float], dict[Key, float]]:
+    """Every pending increment and gauge value, forgotten here (the caller writes them or
+    puts them back)."""
+    with _lock:
+        taken, gauges = dict(_pending), dict(_gauges)
         _pending.clear()
-    return taken
+        _gauges.clear()
+    return taken, gauges
 
 
-def restore(taken: Mapping[Key, float]) -> None:
-    """Put back increments a failed write could not store."""
+def restore(taken: Mapping[Key, float], gauges: Mapping[Key, float]) -> None:
+    """Put back what a failed write could not store (newer gauge values win)."""
     with _lock:
         for key, amount in taken.items():
             _pending[key] = _pending.get(key, 0.0) + amount
+        for key, value in gauges.items():
+            _gauges.setdefault(key, value)

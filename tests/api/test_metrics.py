@@ -117,6 +117,7 @@ def test_catalog_sync_and_expiry_cleanup_are_counted(client, devcloud):
     before = scrape(client)
     run_catalog_sync(get_settings())
     run_expiry_cleanup(get_settings(), OfflineLauncher())
+    metric_store.flush()  # catalog-sync counts outside its transaction
     after = scrape(client)
     changes = "slices_bi_catalog_sync_changes_total"
     assert value(after, changes, table="images", change="added") > value(
@@ -126,6 +127,7 @@ def test_catalog_sync_and_expiry_cleanup_are_counted(client, devcloud):
     assert value(after, runs, outcome="done") - value(before, runs, outcome="done") == 1
     assert value(after, "slices_bi_expiry_cleanup_last_success_timestamp_seconds") > 0
     assert ("slices_bi_expiry_cleanup_leaks_reaped_total", ()) in after
+    assert value(after, "slices_bi_catalog_sync_last_success_timestamp_seconds") > 0
     close_connections()
 
 
