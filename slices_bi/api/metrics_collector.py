@@ -178,7 +178,7 @@ _DOCS = {
     "slices_bi_task_duration_seconds": "From POST or DELETE to the end of its task",
     "slices_bi_cloud_calls_total": "Answers of the cloud by service and outcome",
     "slices_bi_cloud_errors_total": "Cloud errors met by the adapter, by reason",
-    "slices_bi_step_retries_total": "Flow steps tried again after transient cloud errors",
+    "slices_bi_step_retries_total": "Tries of flow steps that met transient cloud errors",
     "slices_bi_run_resumes_total": "Runs scheduled again after a crash or a lost claim",
     "slices_bi_expiry_cleanup_runs_total": "expiry-cleanup runs by outcome",
     "slices_bi_expiry_cleanup_deletions_total": "Deletions expiry-cleanup started",
