@@ -35,17 +35,23 @@ def _api(args: argparse.Namespace) -> int:
 
     from slices_bi.api.app import create_app
     from slices_bi.api.serve import uvicorn_config
+    from slices_bi.catalog import metric_store
     from slices_bi.catalog.migrate import upgrade
     from slices_bi.openstack.network_index import NetworkIndex
     from slices_bi.openstack.preflight import CloudPreflight
 
     settings = get_settings()
     upgrade()
-    app = create_app(
-        networks=NetworkIndex(settings), preflight=CloudPreflight(settings), sweep=True
-    )
     host, port = args.host or settings.api_host, args.port or settings.api_port
+    app = create_app(
+        networks=NetworkIndex(settings),
+        preflight=CloudPreflight(settings),
+        sweep=True,
+        bind_host=host,
+    )
+    metric_store.start_flusher(settings.metrics_flush_seconds)
     uvicorn.Server(uvicorn_config(app, host=host, port=port)).run()
+    metric_store.stop_flusher()
     return 0
 
 
@@ -54,11 +60,14 @@ def _worker(_: argparse.Namespace) -> int:
     from slices_bi.deployments.names import HEARTBEAT_SECONDS
 
     os.environ.setdefault("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", str(HEARTBEAT_SECONDS))
+    from slices_bi.catalog import metric_store
     from slices_bi.catalog.migrate import upgrade
     from slices_bi.deployments.serve import serve_deployments
 
     upgrade()
+    metric_store.start_flusher(get_settings().metrics_flush_seconds)
     serve_deployments(get_settings())
+    metric_store.stop_flusher()
     logging.shutdown()
     sys.stdout.flush()
     # The runs handed back may still have threads: they must not keep the process alive.
@@ -293,11 +302,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `slices-bi` console script."""
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    for chatty in ("alembic", "httpx"):
-        logging.getLogger(chatty).setLevel(logging.WARNING)
+    from slices_bi.logs import configure
+
+    configure(get_settings())
     arguments = sys.argv[1:] if argv is None else argv
     if arguments[:1] == ["devcloud"]:
         from slices_bi.devcloud.cli import main as devcloud_main

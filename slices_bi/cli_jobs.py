@@ -29,6 +29,7 @@ def _prefect_reachable() -> bool:
 def _run_job(flow_job: Callable[[], object], plain_job: Callable[[], object], label: str) -> int:
     """Run a job as a flow run (in the Prefect UI, with its artifact) when Prefect answers,
     else without Prefect."""
+    from slices_bi.catalog import metric_store
     from slices_bi.catalog.migrate import upgrade
     from slices_bi.openstack.errors import CloudError
 
@@ -43,6 +44,8 @@ def _run_job(flow_job: Callable[[], object], plain_job: Callable[[], object], la
     except CloudError as exc:
         print(f"error: {label} failed: {exc}", file=sys.stderr)
         return 1
+    finally:
+        metric_store.flush()  # the cloud calls it counted
     print(report)
     return 0
 

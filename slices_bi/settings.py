@@ -5,8 +5,9 @@ from __future__ import annotations
 import socket
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -101,10 +102,38 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
 
-    @field_validator("prefect_write_lock", "clouds_yaml", "expiry_webhook_url", mode="before")
+    # Observability
+    # "text" or "json" (one JSON object per line, same fields: time, level, logger,
+    # message, request_id).
+    log_format: Literal["text", "json"] = "text"
+    # Who may read /metrics: "auto" (anyone when the API listens on a loopback address,
+    # else a token), "open" or "token" (an admin SLICES token, or `metrics_token`).
+    metrics_auth: Literal["auto", "open", "token"] = "auto"
+    # A static bearer token for Prometheus (SLICES tokens live minutes); unset: none.
+    metrics_token: SecretStr | None = Field(default=None, min_length=16)
+    # The Prefect UI, for links to flow runs (default: prefect_api_url without its /api).
+    prefect_ui_url: str | None = None
+    # How often a process writes its counters (cloud calls, retries) to the catalog.
+    metrics_flush_seconds: float = Field(5.0, gt=0, le=300)
+
+    @field_validator(
+        "prefect_write_lock",
+        "clouds_yaml",
+        "expiry_webhook_url",
+        "metrics_token",
+        "prefect_ui_url",
+        mode="before",
+    )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
+
+    @property
+    def effective_prefect_ui_url(self) -> str:
+        """Where the Prefect UI is: `prefect_ui_url`, else the API URL without `/api`."""
+        if self.prefect_ui_url:
+            return self.prefect_ui_url.rstrip("/")
+        return self.prefect_api_url.rstrip("/").removesuffix("/api")
 
     @property
     def effective_database_url(self) -> str:

@@ -16,6 +16,7 @@ from sqlmodel import Session, SQLModel
 
 from slices_bi.catalog import db as catalog_db
 from slices_bi.catalog import jobs as _jobs  # noqa: F401  (registers the job_leases table)
+from slices_bi.catalog import observed as _observed  # noqa: F401  (metrics, receipts)
 from slices_bi.catalog.migrate import upgrade
 from slices_bi.settings import Settings, get_settings
 

@@ -9,11 +9,13 @@ from fastapi import Depends, FastAPI
 from fastapi_offline import FastAPIOffline
 
 from slices_bi import __version__
+from slices_bi.api.correlation import RequestIds
 from slices_bi.api.deps import known_query_only
 from slices_bi.api.errors import install_error_handlers
 from slices_bi.api.headers import SecurityHeaders
 from slices_bi.api.limits import RequestLimits
-from slices_bi.api.routes import offerings, resources, tasks
+from slices_bi.api.metrics import install_metrics
+from slices_bi.api.routes import offerings, receipts, resources, tasks
 from slices_bi.catalog.dry_run import Preflight
 from slices_bi.catalog.models import API_PATH
 from slices_bi.catalog.rules import NetworkChecker
@@ -38,10 +40,12 @@ def create_app(
     networks: NetworkChecker | None = None,
     preflight: Preflight | None = None,
     sweep: bool = False,
+    bind_host: str | None = None,
 ) -> FastAPI:
     """The API. `launcher` starts flow runs (default: Prefect); `networks` checks network
     names at request time (default: none); `preflight` asks the cloud in dry runs (default:
-    not asked); `sweep` runs the background sweep."""
+    not asked); `sweep` runs the background sweep; `bind_host` is the address served on
+    (default: `api_host`), which decides who may read /metrics."""
     settings = get_settings()
 
     @asynccontextmanager
@@ -76,11 +80,14 @@ def create_app(
     app.state.preflight = preflight
     install_error_handlers(app)
 
+    install_metrics(app, settings, bind_host or settings.api_host)
     # The last one added runs first: the headers go on every answer, refusals included.
     app.add_middleware(RequestLimits)
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(RequestIds)
 
-    for router in (offerings.images, offerings.flavors, resources.router, tasks.router):
+    routers = (offerings.images, offerings.flavors, resources.router, receipts.router, tasks.router)
+    for router in routers:
         app.include_router(router, prefix=API_PREFIX)
 
     @app.get("/healthz", include_in_schema=False)

@@ -13,11 +13,15 @@ MAX_SERVER_HEAD_BYTES = 64 * 1024
 
 
 def uvicorn_config(app: Any, *, host: str, port: int) -> uvicorn.Config:
-    """The uvicorn configuration of the API: bounded request heads, no `Server` header."""
+    """The uvicorn configuration of the API: bounded request heads, no `Server` header;
+    uvicorn's own lines go through slices-bi's logging (`slices_bi.logs`), and the access
+    line is the API's own (with the request id, `slices_bi.api.correlation`)."""
     return uvicorn.Config(
         app,
         host=host,
         port=port,
+        log_config=None,
+        access_log=False,
         http="h11",
         h11_max_incomplete_event_size=MAX_SERVER_HEAD_BYTES,
         server_header=False,

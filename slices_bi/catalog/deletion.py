@@ -29,6 +29,7 @@ from slices_bi.catalog.models import (
 from slices_bi.catalog.submission import Launcher, submit_task
 from slices_bi.catalog.types import utcnow
 from slices_bi.ids import new_id
+from slices_bi.observability.context import current_request_id
 from slices_bi.settings import get_settings
 
 # Resources one delete task may hold: a run deletes them together.
@@ -102,6 +103,7 @@ def request_deletion(
             user_id=user_id,
             resource_ids=[resource.id],
             message="deletion of 1 resource(s) accepted",
+            correlation_id=current_request_id(),
             created_at=now,
             updated_at=now,
         )

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from sqlmodel import Session
 
-from slices_bi.catalog import timeline
+from slices_bi.catalog import metric_store, timeline
 from slices_bi.catalog.db import session_scope
 from slices_bi.catalog.event_models import EventKind
 from slices_bi.catalog.flow_queries import ResourceView, TaskView, resource_view, task_view
@@ -109,6 +109,12 @@ def _close_task(
         if completed is not None:
             task.completed = max(task.completed, completed)
         task.updated_at = utcnow()
+        metric_store.observe(
+            session,
+            "slices_bi_task_duration_seconds",
+            (task.updated_at - task.created_at).total_seconds(),
+            {"kind": task.kind.value, "status": status.value},
+        )
         return True
 
 

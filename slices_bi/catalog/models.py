@@ -251,6 +251,8 @@ class Task(SQLModel, table=True):
     request_id: str | None = Field(default=None, max_length=64, index=True)
     request_hash: str | None = Field(default=None, max_length=64)
     flow_run_id: str | None = Field(default=None, max_length=64)
+    # The X-Request-ID of the API request that made the task.
+    correlation_id: str | None = Field(default=None, max_length=128)
     created_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
     updated_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
 
@@ -264,6 +266,19 @@ class TaskPublic(SQLModel):
     resource_ids: list[str]
     created_at: datetime
     updated_at: datetime
+    correlation_id: str | None = Field(
+        default=None, description="The X-Request-ID of the request that made the task"
+    )
+    flow_run_id: str | None = Field(default=None, description="The Prefect flow run doing it")
+
+    @computed_field(description="The flow run in the Prefect UI")  # type: ignore[prop-decorator]
+    @property
+    def flow_run_url(self) -> str | None:
+        if not self.flow_run_id:
+            return None
+        from slices_bi.settings import get_settings
+
+        return f"{get_settings().effective_prefect_ui_url}/runs/flow-run/{self.flow_run_id}"
 
     @computed_field  # type: ignore[prop-decorator]
     @property

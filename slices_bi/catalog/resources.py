@@ -28,6 +28,7 @@ from slices_bi.catalog.models import (
 from slices_bi.catalog.schemas import ResourcesRequest
 from slices_bi.catalog.types import utcnow
 from slices_bi.ids import new_id
+from slices_bi.observability.context import current_request_id
 from slices_bi.settings import get_settings
 
 
@@ -102,6 +103,7 @@ def _insert_request(
         resource_ids=[r.id for r in resources],
         request_id=request_id,
         request_hash=digest,
+        correlation_id=current_request_id(),
         created_at=now,
         updated_at=now,
     )

@@ -23,6 +23,7 @@ __all__ = ["Launcher", "PrefectLauncher", "get_launcher"]
 logger = logging.getLogger(__name__)
 
 CREATE_TRIES = 20
+REQUEST_ID_TAG = "request-id:"
 CREATE_RETRY_FIRST_SECONDS = 0.05
 
 
@@ -92,7 +93,7 @@ class PrefectLauncher:
                         parameters={"task_id": task.id},
                         idempotency_key=task.id,
                         name=name or f"{task.kind.value} · {task.experiment_id}",
-                        tags=[f"experiment:{task.experiment_id}", f"kind:{task.kind.value}"],
+                        tags=_tags(task),
                     )
             except PrefectHTTPStatusError as exc:
                 if exc.response.status_code != 503 or attempt == CREATE_TRIES - 1:
@@ -100,6 +101,14 @@ class PrefectLauncher:
                 time.sleep(random.uniform(delay / 2, delay))  # noqa: S311
                 delay = min(delay * 2, 1.0)
         raise AssertionError("unreachable")
+
+
+def _tags(task: Task) -> list[str]:
+    """The run's tags: experiment, kind, and the X-Request-ID of the request that made it."""
+    tags = [f"experiment:{task.experiment_id}", f"kind:{task.kind.value}"]
+    if task.correlation_id:
+        tags.append(f"{REQUEST_ID_TAG}{task.correlation_id}")
+    return tags
 
 
 _default_launcher: PrefectLauncher | None = None

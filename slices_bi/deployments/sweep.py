@@ -28,9 +28,11 @@ from slices_bi.catalog.models import TaskKind, TaskStatus
 from slices_bi.catalog.submission import Launcher, submit_task
 from slices_bi.catalog.types import utcnow
 from slices_bi.flows.states import task_status_for
+from slices_bi.observability import counters
 from slices_bi.settings import get_settings
 
 logger = logging.getLogger(__name__)
+RUN_RESUMES = "slices_bi_run_resumes_total"  # runs scheduled again after a crash or lost claim
 
 # The API submits a task right after its answer; the sweep is for those it could not (a
 # burst can take a while to submit: not a reason to submit twice).
@@ -126,6 +128,8 @@ def _older_than(state: Any, age: timedelta) -> bool:
 
 def _resume(client: Any, run_id: UUID, why: str) -> None:
     from prefect.states import AwaitingRetry
+
+    counters.inc(RUN_RESUMES)
     from prefect.types._datetime import now
 
     client.set_flow_run_state(

@@ -5,6 +5,7 @@
 - ``GET|PUT /devcloud/config``: boot_delay, delete_delay, deleted_visible,
   floating_ip_delay, save_delay, reboot_delay, public_url
 - ``GET|DELETE /devcloud/counters``: calls per "METHOD /path/template" / zero them
+- ``GET /devcloud/request-ids``: the request id of each recent answer (zeroed with counters)
 - ``POST /devcloud/reset``: back to the seeded state (body may select parts)
 - ``POST /devcloud/seed``: bulk-add images/flavors
 - ``POST /devcloud/save``: write the state file now
@@ -77,6 +78,10 @@ async def counters(request: Request) -> Response:
     return JSONResponse(dict(sorted(dc.counters.items())))
 
 
+async def request_ids(request: Request) -> Response:
+    return JSONResponse(list(dc_of(request).request_ids))
+
+
 async def reset(request: Request) -> Response:
     body = await read_json(request, _bad) if await request.body() else {}
     parts = {k: bool(body.get(k, True)) for k in ("state", "faults", "counters", "config")}
@@ -113,6 +118,7 @@ routes = [
     Route("/devcloud/faults", faults, methods=["GET", "PUT", "DELETE"]),
     Route("/devcloud/config", config, methods=["GET", "PUT"]),
     Route("/devcloud/counters", counters, methods=["GET", "DELETE"]),
+    Route("/devcloud/request-ids", request_ids, methods=["GET"]),
     Route("/devcloud/reset", reset, methods=["POST"]),
     Route("/devcloud/seed", seed, methods=["POST"]),
     Route("/devcloud/save", save, methods=["POST"]),

@@ -59,10 +59,10 @@ async def drop_connection(send: Send) -> None:
     raise ConnectionAbortedError("devcloud: injected connection reset")
 
 
-def with_request_id(send: Send, service: str) -> Send:
-    """``send`` adding ``x-openstack-request-id: req-<uuid>`` to the answer, as every
-    OpenStack service does (Nova also names it ``x-compute-request-id``)."""
-    request_id = f"req-{uuid.uuid4()}".encode()
+def with_request_id(send: Send, service: str, request_id_text: str | None = None) -> Send:
+    """``send`` adding ``x-openstack-request-id: req-<uuid>`` (or `request_id_text`) to the
+    answer, as every OpenStack service does (Nova also names it ``x-compute-request-id``)."""
+    request_id = (request_id_text or f"req-{uuid.uuid4()}").encode()
     names = [b"x-openstack-request-id"]
     if service == "compute":
         names.append(b"x-compute-request-id")
@@ -110,9 +110,12 @@ class DevcloudMiddleware:
             return
         dc = self.dc
         method = scope["method"]
-        raw_send, send = send, with_request_id(send, service)
+        request_id = f"req-{uuid.uuid4()}"
+        raw_send, send = send, with_request_id(send, service, request_id)
         dc.tick()
-        dc.counters[f"{method} {self.template(scope)}"] += 1
+        call = f"{method} {self.template(scope)}"
+        dc.counters[call] += 1
+        dc.request_ids.append({"call": call, "request_id": request_id})
         delay = dc.faults.latency.get(service, 0.0)
         if delay > 0:
             await asyncio.sleep(delay)

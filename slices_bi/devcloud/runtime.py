@@ -13,7 +13,7 @@ import math
 import os
 import secrets
 import time
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from slices_bi.devcloud.store import Store
 logger = logging.getLogger(__name__)
 
 TOKEN_TTL = 24 * 3600.0
+REQUEST_IDS_KEPT = 5000
 _DELAYS = (
     "boot_delay",
     "delete_delay",
@@ -101,6 +102,8 @@ class Devcloud:
         self.identity = new_identity(identity)
         self.faults = faults or Faults()
         self.counters: Counter[str] = Counter()
+        # The request id each answer carried, newest last: {"call", "request_id"}.
+        self.request_ids: deque[dict[str, str]] = deque(maxlen=REQUEST_IDS_KEPT)
         self.tokens: dict[str, Token] = {}
         self.state_file = Path(state_file) if state_file else None
         self._save_handle: asyncio.TimerHandle | None = None
@@ -134,6 +137,7 @@ class Devcloud:
             self.faults = Faults()
         if counters:
             self.counters.clear()
+            self.request_ids.clear()
         if config:
             self.config = replace(self.initial_config)
 

@@ -207,6 +207,10 @@ class DevcloudServer:
         """Calls per "METHOD /path/template" since the last reset."""
         return {str(k): int(v) for k, v in self._admin("GET", "/counters").items()}
 
+    def request_ids(self) -> list[dict[str, str]]:
+        """{"call": "METHOD /path/template", "request_id"} of recent answers, oldest first."""
+        return [dict(entry) for entry in self._admin("GET", "/request-ids")]
+
     def reset_counters(self) -> None:
         self._admin("DELETE", "/counters")
 

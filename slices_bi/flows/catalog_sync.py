@@ -20,11 +20,14 @@ from slices_bi.catalog.sync import SyncReport, lock_catalog_sync, sync_flavors, 
 from slices_bi.catalog.types import utcnow
 from slices_bi.deployments.names import CATALOG_SYNC_FLOW
 from slices_bi.flows.common import cloud_task_options
+from slices_bi.observability import counters
 from slices_bi.openstack.connection import connect
 from slices_bi.openstack.images import CloudFlavor, CloudImage, list_flavors, list_images
 from slices_bi.settings import Settings, get_settings
 
 REPORT_ARTIFACT_KEY = "catalog-sync-report"
+SYNC_CHANGES = "slices_bi_catalog_sync_changes_total"
+SYNC_LAST_SUCCESS = "slices_bi_catalog_sync_last_success_timestamp_seconds"
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,14 @@ def apply_cloud_catalog(catalog: CloudCatalog, settings: Settings | None = None)
             now=now,
         )
         report.flavors = sync_flavors(session, catalog.flavors, site_id=resolved.site_id, now=now)
+    # Counted outside the transaction: an unchanged cloud writes nothing to the catalog.
+    for table, counts in (("images", report.images), ("flavors", report.flavors)):
+        for change in ("added", "updated", "hidden", "unhidden", "linked"):
+            if getattr(counts, change):
+                counters.inc(
+                    SYNC_CHANGES, {"table": table, "change": change}, getattr(counts, change)
+                )
+    counters.set_gauge(SYNC_LAST_SUCCESS, now.timestamp())
     return report
 
 

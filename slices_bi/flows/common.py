@@ -20,7 +20,10 @@ from prefect.tasks import exponential_backoff
 from slices_bi.catalog import lifecycle
 from slices_bi.catalog.flow_queries import TaskView, get_task_view
 from slices_bi.catalog.models import TaskKind
+from slices_bi.flows import call_log
 from slices_bi.openstack.errors import CloudError, is_transient
+
+call_log.install()  # every cloud call of a run is in its logs, with the cloud's request id
 
 CLOUD_RETRIES: Final = 4
 RETRY_BACKOFF_SECONDS: Final = 2.0

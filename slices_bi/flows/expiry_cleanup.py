@@ -35,7 +35,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run as current_flow_run
 
-from slices_bi.catalog import jobs, reconcile
+from slices_bi.catalog import jobs, metric_store, reconcile
 from slices_bi.catalog.db import session_scope
 from slices_bi.catalog.deletion import NotExpired, request_deletion, stuck_after
 from slices_bi.catalog.errors import CatalogError
@@ -51,6 +51,11 @@ from slices_bi.flows.reconcile_cloud import reconcile_cloud
 from slices_bi.settings import Settings, get_settings
 
 REPORT_ARTIFACT_KEY = "expiry-cleanup-report"
+CLEANUP_RUNS = "slices_bi_expiry_cleanup_runs_total"
+CLEANUP_DELETIONS = "slices_bi_expiry_cleanup_deletions_total"
+CLEANUP_LEAKS = "slices_bi_expiry_cleanup_leaks_reaped_total"
+CLEANUP_VANISHED = "slices_bi_expiry_cleanup_vanished_marked_total"
+CLEANUP_LAST_SUCCESS = "slices_bi_expiry_cleanup_last_success_timestamp_seconds"
 LEASE = timedelta(minutes=5)
 FLOW_RUN_HOLDER = "flow-run "
 Log = logging.Logger | logging.LoggerAdapter[Any]
@@ -129,15 +134,38 @@ def run_expiry_cleanup(
     if not _take_job(holder, report):
         return report
     start = time.perf_counter()
+    failed = True
     try:
         report.deletions = start_deletions(resolved, launcher or get_launcher())
         sent = send_warnings(resolved)
         report.warnings_sent, report.webhook_failures = sent.sent, sent.webhook_failures
         report.reconcile = reconcile_cloud(resolved)
+        failed = False
     finally:
         jobs.release_lease(EXPIRY_CLEANUP_FLOW, holder)
         report.duration_seconds = time.perf_counter() - start
+        record_metrics(report, failed=failed)
     return report
+
+
+def record_metrics(report: CleanupReport, *, failed: bool = False) -> None:
+    """Count what a run did (deletions started, leaks reaped) and when one last succeeded."""
+    failed = failed or report.reconcile_error is not None
+    outcome = "skipped" if report.skipped else "failed" if failed else "done"
+    try:
+        with session_scope() as session:
+            metric_store.add(session, CLEANUP_RUNS, {"outcome": outcome})
+            if report.skipped:
+                return
+            d, r = report.deletions, report.reconcile
+            metric_store.add(session, CLEANUP_DELETIONS, {"kind": "expired"}, d.started)
+            metric_store.add(session, CLEANUP_DELETIONS, {"kind": "resumed"}, d.resumed)
+            metric_store.add(session, CLEANUP_LEAKS, amount=r.leaks_removed)
+            metric_store.add(session, CLEANUP_VANISHED, amount=r.vanished_marked)
+            if outcome == "done":
+                metric_store.set_value(session, CLEANUP_LAST_SUCCESS, utcnow().timestamp())
+    except Exception:  # the job's work is done; only its numbers are lost
+        _module_logger.warning("expiry-cleanup metrics not written", exc_info=True)
 
 
 def _holder() -> str:
@@ -230,6 +258,7 @@ def expiry_cleanup() -> CleanupReport:
     finally:
         jobs.release_lease(EXPIRY_CLEANUP_FLOW, holder)
         report.duration_seconds = time.perf_counter() - start
+        record_metrics(report)
         create_markdown_artifact(
             key=REPORT_ARTIFACT_KEY,
             markdown=report.to_markdown(),

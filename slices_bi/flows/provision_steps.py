@@ -10,9 +10,10 @@ from dataclasses import dataclass
 
 from prefect import get_run_logger, task
 
-from slices_bi.catalog import flow_queries, lifecycle
+from slices_bi.catalog import flow_queries, lifecycle, receipts
 from slices_bi.catalog.models import ResourceStatus
-from slices_bi.flows import cleanup
+from slices_bi.catalog.types import utcnow
+from slices_bi.flows import cleanup, journal, receipt
 from slices_bi.flows.common import Superseded, cloud_task_options
 from slices_bi.flows.limits import openstack_slots
 from slices_bi.flows.steps import Outcome, for_each
@@ -110,6 +111,10 @@ def create_servers(
             server_id = str(existing.id)
             logger.info("resource %s: adopting server %s of an earlier run", resource_id, server_id)
         else:
+            payload = lifecycle.get_user_data(resource_id=resource_id)  # never logged
+            receipts.note_user_data_hash(
+                resource_id=resource_id, sha256=receipt.payload_sha256(payload)
+            )
             server = compute.create_server(
                 conn,
                 resource_id=resource_id,
@@ -118,7 +123,7 @@ def create_servers(
                 image_id=boots[resource_id].image_id,
                 flavor_id=boots[resource_id].flavor_id,
                 network_id=networks[resource_id],
-                user_data=lifecycle.get_user_data(resource_id=resource_id),  # never logged
+                user_data=payload,
             )
             server_id = str(server.id)
             logger.info("resource %s: created server %s", resource_id, server_id)
@@ -137,7 +142,7 @@ def wait_for_active(task_id: str, servers: dict[str, str]) -> Outcome:
     """Wait until every server is ACTIVE; each resource's private IPv4 (ERROR, vanished and
     timeout are final for that resource)."""
     settings = get_settings()
-    watcher = get_watcher(connect, settings.site_id)
+    watcher, started = get_watcher(connect, settings.site_id), utcnow()
     seen = watcher.wait(
         servers.values(),
         "active",
@@ -151,6 +156,7 @@ def wait_for_active(task_id: str, servers: dict[str, str]) -> Outcome:
             outcome.failed[resource_id] = result
         else:
             outcome.done[resource_id] = compute.server_addresses(result)[0] if result else None
+            journal.note(resource_id, "wait-for-active", started)
     return outcome
 
 
@@ -187,9 +193,16 @@ def record_addresses(
             resource_id=resource_id, private_ipv4=address, public_ipv4_address=public
         ):
             raise Superseded(resource_id)
+        written = receipt.record(conn, view, server_id, networks[resource_id])
+        if written is not None:
+            made.append(written)
         return server_id
 
-    return for_each(one, list(servers))
+    made: list[receipt.Receipt] = []
+    try:
+        return for_each(one, list(servers))
+    finally:
+        receipt.publish(made)
 
 
 @task(name="discard-servers", **cloud_task_options())

@@ -24,8 +24,12 @@ from cachetools import TTLCache
 from prefect.runtime import task_run as current_task_run
 from prefect.states import State
 
+from slices_bi.flows import journal
 from slices_bi.flows.common import INTERNAL_ERROR, Superseded
+from slices_bi.observability import counters
 from slices_bi.openstack.errors import CloudError, TransientCloudError, is_transient
+
+STEP_RETRIES = "slices_bi_step_retries_total"
 
 # Cloud calls one step makes at once (the global limit caps server creations further).
 STEP_THREADS = 16
@@ -71,9 +75,12 @@ def for_each(
     if not ids:
         return outcome
 
+    step = str(current_task_run.task_name or "step")
+
     def one(resource_id: str) -> None:
         try:
-            outcome.done[resource_id] = work(resource_id)
+            with journal.step(resource_id, step):
+                outcome.done[resource_id] = work(resource_id)
         except Superseded:
             outcome.superseded.add(resource_id)
         except Exception as exc:
@@ -94,6 +101,7 @@ def for_each(
         if run_id:
             with _earlier_lock:
                 _earlier_tries[run_id] = outcome
+        counters.inc(STEP_RETRIES, {"step": step})
         raise StepRetry(outcome, transient)
     return outcome
 

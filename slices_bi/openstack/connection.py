@@ -8,6 +8,7 @@ import openstack
 from openstack.config.loader import OpenStackConfig
 from openstack.connection import Connection
 
+from slices_bi.openstack.call_hook import instrument
 from slices_bi.settings import Settings, get_settings
 
 _connections: dict[tuple[str | None, str | None, tuple[str, ...]], Connection] = {}
@@ -37,7 +38,7 @@ def connect(settings: Settings | None = None) -> Connection:
                 conn = Connection(config=region)
             else:
                 conn = openstack.connect(cloud=resolved.cloud, region_name=resolved.region)
-            _connections[key] = conn
+            _connections[key] = instrument(conn)
         return conn
 
 

@@ -26,6 +26,10 @@ import requests
 from keystoneauth1 import exceptions as ksa_exc
 from openstack import exceptions as sdk_exc
 
+from slices_bi.observability import counters
+
+CLOUD_ERRORS: Final = "slices_bi_cloud_errors_total"  # counted by reason, where translated
+
 # Reasons (stored in Resource.status_reason; keep them CamelCase and stable).
 IMAGE_NOT_FOUND: Final = "ImageNotFound"
 IMAGE_AMBIGUOUS: Final = "ImageAmbiguous"
@@ -258,4 +262,6 @@ def cloud_call(**ids: str | None) -> Iterator[None]:
         requests.RequestException,
         OSError,
     ) as exc:
-        raise translate(exc, **ids) from exc
+        error = translate(exc, **ids)
+        counters.inc(CLOUD_ERRORS, {"reason": error.reason})
+        raise error from exc

@@ -18,7 +18,7 @@ def test_docs_pages_and_openapi_document(db, launcher):
         spec = client.get(f"{API_PREFIX}/openapi.json").json()
     assert spec["components"]["securitySchemes"]["SLICES token"]["scheme"] == "bearer"
     operations = [op for path in spec["paths"].values() for op in path.values()]
-    assert len(operations) == 18
+    assert len(operations) == 19  # 16 + reboot, events, receipt
     assert all(op.get("security") == [{"SLICES token": []}] for op in operations)
     assert all(
         op["responses"]["401"]["content"]["application/json"]["schema"]["$ref"].endswith(

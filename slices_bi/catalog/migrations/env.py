@@ -5,7 +5,8 @@ from sqlalchemy import create_engine, pool
 from sqlmodel import SQLModel
 
 import slices_bi.catalog.jobs
-import slices_bi.catalog.models  # noqa: F401
+import slices_bi.catalog.models
+import slices_bi.catalog.observed  # noqa: F401
 
 config = context.config
 target_metadata = SQLModel.metadata

@@ -1,0 +1,81 @@
+"""What the cloud reports about the image, flavor and network a server was made from, for
+its receipt: plain dicts of ids, names, sizes and hashes. Kept for a few minutes (an image's
+data and a flavor never change under the same id). Raise `CloudError`."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from cachetools import TTLCache
+from openstack.connection import Connection
+
+from slices_bi.openstack.errors import cloud_call
+
+TTL_SECONDS = 300.0
+
+_cache: TTLCache[tuple[str, str], dict[str, Any]] = TTLCache(maxsize=1024, ttl=TTL_SECONDS)
+_lock = threading.Lock()
+
+
+def _cached(key: tuple[str, str], load: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    with _lock:
+        found = _cache.get(key)
+    if found is None:
+        found = load()
+        with _lock:
+            _cache[key] = found
+    return dict(found)
+
+
+def image_facts(conn: Connection, image_id: str) -> dict[str, Any]:
+    """Glance's id, name, checksum, os_hash_algo, os_hash_value and size (bytes)."""
+
+    def load() -> dict[str, Any]:
+        with cloud_call(image_id=image_id):
+            image = conn.image.get_image(image_id)
+        return {
+            "openstack_id": str(image.id),
+            "name": image.name,
+            "checksum": image.checksum,
+            "os_hash_algo": image.hash_algo,
+            "os_hash_value": image.hash_value,
+            "size": image.size,
+        }
+
+    return _cached(("image", image_id), load)
+
+
+def flavor_facts(conn: Connection, flavor_id: str) -> dict[str, Any]:
+    """Nova's id, name, vcpus, ram_mib and disk_gb of the flavor."""
+
+    def load() -> dict[str, Any]:
+        with cloud_call(flavor_id=flavor_id):
+            flavor = conn.compute.get_flavor(flavor_id)
+        return {
+            "openstack_id": str(flavor.id),
+            "name": flavor.name,
+            "vcpus": flavor.vcpus,
+            "ram_mib": flavor.ram,
+            "disk_gb": flavor.disk,
+        }
+
+    return _cached(("flavor", flavor_id), load)
+
+
+def network_facts(conn: Connection, network_id: str) -> dict[str, Any]:
+    """Neutron's id and name of the network."""
+
+    def load() -> dict[str, Any]:
+        with cloud_call(network_id=network_id):
+            net = conn.network.get_network(network_id)
+        return {"openstack_id": str(net.id), "name": net.name}
+
+    return _cached(("network", network_id), load)
+
+
+def forget() -> None:
+    """Drop every kept answer (tests that change the cloud)."""
+    with _lock:
+        _cache.clear()
