@@ -6,7 +6,9 @@ Tests that need Prefect ask for `prefect_api_url` (one `prefect_test_harness` pe
 
 from __future__ import annotations
 
+import atexit
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from slices_bi.catalog.migrate import upgrade
 from slices_bi.settings import Settings, get_settings
 
 SITE_ID = "tld-city-bp1"
+_EXIT_STATUS = pytest.StashKey[int]()
 
 
 @pytest.fixture(scope="session")
@@ -135,3 +138,24 @@ def prefect_api_url() -> Iterator[str]:
         os.environ["PREFECT_API_URL"] = url
         yield url
         os.environ.pop("PREFECT_API_URL", None)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    session.config.stash[_EXIT_STATUS] = int(exitstatus)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Leave with pytest's status once everything has been reported and cleaned up.
+
+    Threads that flows and the API leave behind (server watchers, metric flushers, Prefect's
+    own services) are daemons; CPython ends them at interpreter exit wherever they are, and
+    one caught inside native code aborts the process ("FATAL: exception not rethrown") after
+    every test passed. The exit handlers still run first (temporary folders, servers)."""
+    status = config.stash.get(_EXIT_STATUS, None)
+    if status is None:
+        return
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
