@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from sqlmodel import Session, func, select
@@ -30,28 +31,39 @@ def _body(image: DiskImage, flavor: Flavor, name: str, request_id: uuid.UUID) ->
     )
 
 
-def _race(
-    db: str, bodies: list[ResourcesRequest], requester: Requester
-) -> list[str | BaseException]:
-    barrier = threading.Barrier(len(bodies))
-    results: list[str | BaseException] = [""] * len(bodies)
+def _at_once(db: str, calls: list[Callable[[Session], str]]) -> list[str | BaseException]:
+    """Each call with a session of its own, all released at the same moment."""
+    barrier = threading.Barrier(len(calls))
+    results: list[str | BaseException] = [""] * len(calls)
 
     def one(index: int) -> None:
         with Session(get_engine(db), expire_on_commit=False) as session:
             barrier.wait()
             try:
-                results[index] = request_resources(
-                    session, body=bodies[index], requester=requester, networks=None
-                ).id
+                results[index] = calls[index](session)
             except BaseException as exc:
                 results[index] = exc
 
-    threads = [threading.Thread(target=one, args=(i,)) for i in range(len(bodies))]
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(len(calls))]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
     return results
+
+
+def _race(
+    db: str, bodies: list[ResourcesRequest], requester: Requester
+) -> list[str | BaseException]:
+    return _at_once(
+        db,
+        [
+            lambda session, body=body: (
+                request_resources(session, body=body, requester=requester, networks=None).id
+            )
+            for body in bodies
+        ],
+    )
 
 
 def _requester() -> Requester:
@@ -119,23 +131,14 @@ def test_deletions_of_one_experiment_at_once_share_one_task(db, session):
         select(Resource.id).where(Resource.experiment_id == requester.experiment_id)
     ).all()
     assert len(resource_ids) == THREADS
-    barrier = threading.Barrier(THREADS)
-    tasks: list[str | BaseException] = [""] * THREADS
-
-    def delete(index: int) -> None:
-        with Session(get_engine(db), expire_on_commit=False) as own:
-            barrier.wait()
-            try:
-                tasks[index] = request_deletion(
-                    own, resource_id=resource_ids[index], user_id=None, launcher=None
-                ).id
-            except BaseException as exc:
-                tasks[index] = exc
-
-    threads = [threading.Thread(target=delete, args=(i,)) for i in range(THREADS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    tasks = _at_once(
+        db,
+        [
+            lambda session, rid=rid: (
+                request_deletion(session, resource_id=rid, user_id=None, launcher=None).id
+            )
+            for rid in resource_ids
+        ],
+    )
     assert all(isinstance(t, str) for t in tasks), tasks
     assert len(set(tasks)) == 1  # one run deletes them all, not one run each
