@@ -6,10 +6,10 @@ reads, another writer commits, and the first one's write then fails at once with
 is locked" (SQLite cannot wait that conflict out), answered as 503. Measured here, fifty
 flow-run creations and their state changes sent at once got 111 answers 503 and 45 dropped
 connections out of 200 writes. Begun `IMMEDIATE`, a writer waits for the one before it
-(SQLite's busy timeout, `PREFECT_SERVER_DATABASE_TIMEOUT`) and reads outside transactions
-are not held back: the same burst got 200 answers 201. The configuration is set through
-Prefect's database dependency (`MODELS_DEPENDENCIES`, as `temporary_database_config` does);
-a PostgreSQL-backed server is left as Prefect makes it.
+(SQLite's busy timeout, 60 s as Prefect sets it) and reads outside transactions are not held
+back while the connection pool has room: the same burst got 200 answers 201. The
+configuration is set through Prefect's database dependency (`MODELS_DEPENDENCIES`, as
+`temporary_database_config` does); a PostgreSQL-backed server is left as Prefect makes it.
 """
 
 from __future__ import annotations

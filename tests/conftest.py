@@ -23,7 +23,7 @@ from slices_bi.catalog.migrate import upgrade
 from slices_bi.settings import Settings, get_settings
 
 SITE_ID = "tld-city-bp1"
-_EXIT_STATUS = pytest.StashKey[int]()
+_SESSION = pytest.StashKey[pytest.Session]()
 
 
 @pytest.fixture(scope="session")
@@ -140,8 +140,8 @@ def prefect_api_url() -> Iterator[str]:
         os.environ.pop("PREFECT_API_URL", None)
 
 
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    session.config.stash[_EXIT_STATUS] = int(exitstatus)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    session.config.stash[_SESSION] = session
 
 
 @pytest.hookimpl(trylast=True)
@@ -152,9 +152,10 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     own services) are daemons; CPython ends them at interpreter exit wherever they are, and
     one caught inside native code aborts the process ("FATAL: exception not rethrown") after
     every test passed. The exit handlers still run first (temporary folders, servers)."""
-    status = config.stash.get(_EXIT_STATUS, None)
-    if status is None:
+    session = config.stash.get(_SESSION, None)
+    if session is None or not hasattr(session, "exitstatus"):
         return
+    status = int(session.exitstatus)
     atexit._run_exitfuncs()
     sys.stdout.flush()
     sys.stderr.flush()

@@ -48,27 +48,30 @@ class PrefectLauncher:
             self._client = client
         return self._client
 
-    def _forget_client(self) -> None:
-        client, self._client = self._client, None
-        self._deployment_ids.clear()
-        if client is not None:
-            try:
-                client.__exit__(None, None, None)
-            except Exception:  # closing a broken client must not hide the first error
-                logger.debug("closing the Prefect client failed", exc_info=True)
+    def _forget(self, client: Any) -> None:
+        """Open a new client at the next creation, unless another thread already did. The
+        old one is not closed: other threads may still be sending on it; it goes with the last
+        of them."""
+        with self._lock:
+            if self._client is client:
+                self._client = None
+                self._deployment_ids.clear()
 
     def submit(self, task: Task, name: str | None = None) -> str | None:
+        client = None
         try:
-            run = self._create(task, name)
+            with self._lock:
+                client = self._connected()
+            run = self._create(client, task, name)
         except Exception as exc:  # any failure leaves the task pending for the sweep
             logger.warning("flow run not created task_id=%s error=%s", task.id, exc)
-            with self._lock:
-                self._forget_client()
+            if client is not None:
+                self._forget(client)
             return None
         logger.info("flow run created task_id=%s flow_run_id=%s", task.id, run.id)
         return str(run.id)
 
-    def _create(self, task: Task, name: str | None) -> Any:
+    def _create(self, client: Any, task: Task, name: str | None) -> Any:
         """One creation, tried again at once when the server lost a write race (503).
 
         Prefect's client would wait 2, 4, 8 s between tries; a SQLite-backed server loses
@@ -79,7 +82,6 @@ class PrefectLauncher:
         from prefect.settings import PREFECT_CLIENT_MAX_RETRIES, temporary_settings
 
         with self._lock:
-            client = self._connected()
             deployment_id = self._deployment_ids.get(task.kind)
             if deployment_id is None:
                 deployment = client.read_deployment_by_name(DEPLOYMENT_OF_KIND[task.kind])

@@ -54,6 +54,7 @@ class SlotPool:
         self._client: Any = None
         self._keeper: threading.Thread | None = None
         self._record: Path | None = None
+        self._record_lock = threading.Lock()
 
     def record_leases_in(self, path: Path) -> int:
         """Give back the leases that the file names (a last life's), then keep the ids of
@@ -75,11 +76,17 @@ class SlotPool:
     def _write_record(self) -> None:
         if self._record is None:
             return
-        with self._cond:
-            text = "".join(f"{lease_id}\n" for lease_id in self._leases)
-        partial = self._record.with_name(self._record.name + ".new")
-        partial.write_text(text)
-        partial.replace(self._record)
+        with self._record_lock:  # the keeper and the lending threads both write it
+            with self._cond:
+                text = "".join(f"{lease_id}\n" for lease_id in self._leases)
+            partial = self._record.with_name(self._record.name + ".new")
+            try:
+                partial.write_text(text)
+                partial.replace(self._record)
+            except OSError:  # at worst the next life waits for the leases to end
+                logger.warning(
+                    "could not record the slot leases in %s", self._record, exc_info=True
+                )
 
     @contextmanager
     def slots(self, wanted: int) -> Iterator[int]:
@@ -197,23 +204,30 @@ class SlotPool:
                 self._write_record()
             if held and time.monotonic() - renewed >= RENEW_EVERY_SECONDS:
                 for lease_id in held:
-                    self._call(
+                    renewal = self._call(
                         lambda lid=lease_id: self._client.renew_concurrency_lease(
                             lid, LEASE_SECONDS
                         )
                     )
+                    if renewal is None:  # the server ended it: its slots are no longer ours
+                        with self._cond:
+                            self._leases.pop(lease_id, None)
+                        self._write_record()
                 renewed = time.monotonic()
 
-    def _call(self, call: Any) -> bool:
+    def _call(self, call: Any) -> bool | None:
+        """True when the call went through, None when the lease has ended already (404),
+        False when it failed otherwise (the lease ends by itself at worst)."""
         from prefect.exceptions import PrefectHTTPStatusError
 
         try:
             until_served(call)
         except PrefectHTTPStatusError as exc:
-            if exc.response.status_code != 404:  # 404: the lease has ended already
-                logger.warning("concurrency lease call failed", exc_info=True)
+            if exc.response.status_code == 404:
+                return None
+            logger.warning("concurrency lease call failed", exc_info=True)
             return False
-        except Exception:  # the lease ends by itself at worst
+        except Exception:
             logger.warning("concurrency lease call failed", exc_info=True)
             return False
         return True
