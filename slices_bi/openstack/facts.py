@@ -4,29 +4,21 @@ data and a flavor never change under the same id). Raise `CloudError`."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import Any
 
-from cachetools import TTLCache
 from openstack.connection import Connection
 
 from slices_bi.openstack.errors import cloud_call
+from slices_bi.openstack.recent import Recent
 
 TTL_SECONDS = 300.0
 
-_cache: TTLCache[tuple[str, str], dict[str, Any]] = TTLCache(maxsize=1024, ttl=TTL_SECONDS)
-_lock = threading.Lock()
+_facts: Recent[dict[str, Any]] = Recent(TTL_SECONDS)
 
 
 def _cached(key: tuple[str, str], load: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    with _lock:
-        found = _cache.get(key)
-    if found is None:
-        found = load()
-        with _lock:
-            _cache[key] = found
-    return dict(found)
+    return dict(_facts.get(key, load))  # a copy: callers may add to it
 
 
 def image_facts(conn: Connection, image_id: str) -> dict[str, Any]:
@@ -77,5 +69,4 @@ def network_facts(conn: Connection, network_id: str) -> dict[str, Any]:
 
 def forget() -> None:
     """Drop every kept answer (tests that change the cloud)."""
-    with _lock:
-        _cache.clear()
+    _facts.clear()
