@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from slices_bi.catalog import timeline
 from slices_bi.catalog.db import session_scope
@@ -104,12 +104,7 @@ def claim(warning: DueWarning) -> bool:
 def record_sent(warning: DueWarning, webhook: str) -> None:
     """Note how the webhook took the warning, and put it on the resource's timeline."""
     with session_scope() as session:
-        row = session.get(
-            ExpiryWarning,
-            (warning.resource_id, warning.threshold_seconds, warning.expires_at),
-        )
-        if row is not None:
-            row.webhook = webhook[:255]
+        _note_webhook(session, warning, webhook)
         hours = warning.threshold_seconds / 3600
         timeline.record(
             session,
@@ -172,9 +167,13 @@ def tries_of(webhook: str) -> int:
 def record_retry(warning: DueWarning, webhook: str) -> None:
     """Store the outcome of a webhook retry (the timeline keeps the first try's event)."""
     with session_scope() as session:
-        row = session.get(
-            ExpiryWarning,
-            (warning.resource_id, warning.threshold_seconds, warning.expires_at),
-        )
-        if row is not None:
-            row.webhook = webhook[:255]
+        _note_webhook(session, warning, webhook)
+
+
+def _note_webhook(session: Session, warning: DueWarning, webhook: str) -> None:
+    """Store how the webhook took `warning` on its row."""
+    row = session.get(
+        ExpiryWarning, (warning.resource_id, warning.threshold_seconds, warning.expires_at)
+    )
+    if row is not None:
+        row.webhook = webhook[:255]
