@@ -53,7 +53,7 @@ def _environment(data_dir: Path, database_url: str) -> Iterator[None]:
             "SLICES_BI_ADMIN_USER_IDS", '["user_dev.slices-bi_admin0000000000000000000000"]'
         )
         patch.setenv("OS_CLIENT_CONFIG_FILE", str(clouds_yaml))
-        # As under `up` (a SQLite-backed Prefect server): Prefect writes one at a time.
+        # The harness's Prefect server is a stock SQLite one: Prefect writes go one at a time.
         patch.setenv("SLICES_BI_PREFECT_WRITE_LOCK", str(data_dir / "prefect-writes.lock"))
         patch.setenv("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
         # No `.env` of a developer's `slices-bi up` may reach the tests' settings.

@@ -4,7 +4,6 @@ in threads of this process (`slices_bi.deployments.executor`)."""
 from __future__ import annotations
 
 import logging
-import re
 import signal
 from types import FrameType
 from typing import Any, cast
@@ -79,8 +78,7 @@ def serve_deployments(settings: Settings | None = None) -> None:
     resolved = settings or get_settings()
     ensure_openstack_limit(resolved.openstack_concurrency)
     ensure_zombie_automation(resolved.run_dead_after_seconds)
-    worker_file = re.sub(r"[^A-Za-z0-9._-]", "_", resolved.worker_name)
-    slot_pool.record_leases_in(resolved.data_dir / f"{worker_file}.slot-leases")
+    slot_pool.record_leases_in(slot_pool.lease_record(resolved.data_dir, resolved.worker_name))
     pairs = zip(build_deployments(resolved), served_flows(), strict=True)
     flows = {deployment.apply(): flow for deployment, flow in pairs}
     runner = InProcessRunner(

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -243,6 +244,11 @@ class SlotPool:
             self._call(lambda lid=lease_id: self._client.release_concurrency_slots_with_lease(lid))
         if leases:
             self._write_record()
+
+
+def lease_record(data_dir: Path, worker_name: str) -> Path:
+    """The file in which the worker `worker_name` keeps the ids of its slot leases."""
+    return data_dir / f"{re.sub(r'[^A-Za-z0-9._-]', '_', worker_name)}.slot-leases"
 
 
 _pool = SlotPool()

@@ -16,7 +16,7 @@ from prefect.client.orchestration import get_client
 from prefect.exceptions import ObjectNotFound
 
 from slices_bi.deployments.names import DEPLOYMENT_OF_KIND
-from slices_bi.flows.slot_pool import SlotPool
+from slices_bi.flows.slot_pool import SlotPool, lease_record
 
 
 def wait_until(
@@ -108,9 +108,8 @@ class WorkerProcess:
         if self.process is not None and self.process.poll() is None:
             self.stop()
             return
-        name = self.env["SLICES_BI_WORKER_NAME"]
-        leases = Path(self.env["SLICES_BI_DATA_DIR"]) / f"{name}.slot-leases"
-        SlotPool().record_leases_in(leases)
+        data_dir = Path(self.env["SLICES_BI_DATA_DIR"])
+        SlotPool().record_leases_in(lease_record(data_dir, self.env["SLICES_BI_WORKER_NAME"]))
 
     def _close(self) -> None:
         if self._log is not None:
